@@ -1,0 +1,5 @@
+import sys
+
+from breakerpanel.cli import main
+
+sys.exit(main())

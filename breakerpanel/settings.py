@@ -1,0 +1,157 @@
+"""Every setting the app reads, in one typed place, read from the environment.
+
+The same code talks to Azure or to the local twin: only these values differ. A wrong value raises
+`SettingsError` naming the variable and the fix, before any client is built.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+AZURE_ARM_ENDPOINT = "https://management.azure.com"
+AZURE_LOGS_ENDPOINT = "https://api.loganalytics.io"
+
+# Hosts that are Azure's own endpoints in the public and sovereign clouds: a static token is refused there,
+# because it only exists so the twin can be driven without a real identity.
+_AZURE_HOST_SUFFIXES = (
+    ".azure.com",
+    ".azure.cn",
+    ".azure.us",
+    ".usgovcloudapi.net",
+    ".chinacloudapi.cn",
+    ".loganalytics.io",
+    ".microsoft.com",
+    ".windows.net",
+)
+
+CredentialKind = Literal["default", "static"]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable and the fix."""
+
+    def __init__(self, variable: str, problem: str, fix: str) -> None:
+        super().__init__(f"{variable}: {problem}. Fix: {fix}")
+        self.variable = variable
+        self.problem = problem
+        self.fix = fix
+
+
+@dataclass(frozen=True)
+class Settings:
+    arm_endpoint: str
+    logs_endpoint: str
+    credential: CredentialKind
+    # Only for `credential == "static"`; repr=False keeps it out of logs and reprs.
+    static_token: str | None = None
+    ca_bundle: str | None = None
+    # SDK-level retries. 0 by default: the orchestrator retries transient failures with durable timers
+    # honouring Retry-After, so an activity fails fast instead of sleeping inside the Functions host.
+    sdk_retry_total: int = 0
+    # Seconds between SDK long-running-operation polls, when an activity polls at all.
+    lro_polling_interval: float = 0.0
+
+    def __repr__(self) -> str:
+        token = "<set>" if self.static_token else None
+        return (
+            f"Settings(arm_endpoint={self.arm_endpoint!r}, logs_endpoint={self.logs_endpoint!r}, "
+            f"credential={self.credential!r}, static_token={token!r}, ca_bundle={self.ca_bundle!r}, "
+            f"sdk_retry_total={self.sdk_retry_total}, lro_polling_interval={self.lro_polling_interval})"
+        )
+
+    @property
+    def connection_verify(self) -> bool | str:
+        """What azure-core's transport should verify TLS against: the twin's CA when given."""
+        return self.ca_bundle or True
+
+
+def is_azure_endpoint(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return any(host == suffix.lstrip(".") or host.endswith(suffix) for suffix in _AZURE_HOST_SUFFIXES)
+
+
+def _endpoint(env: Mapping[str, str], variable: str, default: str) -> str:
+    value = env.get(variable, "").strip() or default
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise SettingsError(
+            variable,
+            f"{value!r} is not an https URL",
+            f"set it to an https base URL such as {default} (the twin also serves https)",
+        )
+    if parts.query or parts.fragment:
+        raise SettingsError(variable, f"{value!r} carries a query or fragment", "give the bare base URL")
+    return value.rstrip("/")
+
+
+def _int(env: Mapping[str, str], variable: str, default: int, low: int, high: int) -> int:
+    raw = env.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(variable, f"{raw!r} is not an integer", f"use a whole number {low}..{high}") from None
+    if not low <= value <= high:
+        raise SettingsError(variable, f"{value} is out of range", f"use a whole number {low}..{high}")
+    return value
+
+
+def _float(env: Mapping[str, str], variable: str, default: float, low: float, high: float) -> float:
+    raw = env.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(variable, f"{raw!r} is not a number", f"use a number of seconds {low}..{high}") from None
+    if not low <= value <= high:
+        raise SettingsError(variable, f"{value} is out of range", f"use a number of seconds {low}..{high}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings; `env` defaults to the process environment."""
+    env = os.environ if env is None else env
+    arm = _endpoint(env, "BREAKERPANEL_ARM_ENDPOINT", AZURE_ARM_ENDPOINT)
+    logs = _endpoint(env, "BREAKERPANEL_LOGS_ENDPOINT", AZURE_LOGS_ENDPOINT)
+
+    kind = env.get("BREAKERPANEL_CREDENTIAL", "").strip().lower() or "default"
+    if kind not in ("default", "static"):
+        raise SettingsError(
+            "BREAKERPANEL_CREDENTIAL",
+            f"{kind!r} is not a known credential kind",
+            "use 'default' (managed identity / DefaultAzureCredential) or 'static' (the local twin only)",
+        )
+    token: str | None = None
+    if kind == "static":
+        for variable, url in (("BREAKERPANEL_ARM_ENDPOINT", arm), ("BREAKERPANEL_LOGS_ENDPOINT", logs)):
+            if is_azure_endpoint(url):
+                raise SettingsError(
+                    "BREAKERPANEL_CREDENTIAL",
+                    f"'static' is refused while {variable} is Azure's ({url})",
+                    "use 'default' against Azure; 'static' is for the local twin",
+                )
+        token = env.get("BREAKERPANEL_STATIC_TOKEN", "").strip() or "twin-token"
+
+    ca = env.get("REQUESTS_CA_BUNDLE", "").strip() or None
+    if ca is not None and not Path(ca).is_file():
+        raise SettingsError(
+            "REQUESTS_CA_BUNDLE",
+            f"{ca!r} is not a readable file",
+            "point it at the twin's CA (python -m breakerpanel twin prints the path) or unset it",
+        )
+    return Settings(
+        arm_endpoint=arm,
+        logs_endpoint=logs,
+        credential=kind,  # type: ignore[arg-type]
+        static_token=token,
+        ca_bundle=ca,
+        sdk_retry_total=_int(env, "BREAKERPANEL_SDK_RETRY_TOTAL", 0, 0, 10),
+        lro_polling_interval=_float(env, "BREAKERPANEL_LRO_POLLING_INTERVAL", 0.0, 0.0, 300.0),
+    )

@@ -1,0 +1,100 @@
+"""The twin's control API, under /_twin/ — a path no Azure API uses. Unauthenticated, never faulted.
+
+POST   /_twin/reset                   forget every deployment, backend, log row, fault and captured request
+GET    /_twin/requests?route=GLOB     captured requests (no headers, so no tokens), oldest first
+DELETE /_twin/requests                forget captured requests
+GET    /_twin/faults                  the fault rules with how often each was seen and fired
+POST   /_twin/faults                  add one rule (twin/faults.py documents the fields)
+PUT    /_twin/faults                  replace all rules with the posted list
+DELETE /_twin/faults                  remove all rules
+POST   /_twin/logs/rows               append ApiManagementGatewayLogs rows: {"rows": [{column: value}]}
+GET    /_twin/health                  liveness
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from twin.errors import TwinError
+from twin.faults import parse_rule
+from twin.http import Handler, Request, Response, Route, route
+
+if TYPE_CHECKING:
+    from twin.app import Twin
+
+
+def _reset(twin: Twin, request: Request) -> Response:
+    twin.reset()
+    return Response(204)
+
+
+def _requests(twin: Twin, request: Request) -> Response:
+    return Response(200, {"value": twin.captured(request.query.get("route", "*"))})
+
+
+def _clear_requests(twin: Twin, request: Request) -> Response:
+    twin.clear_captured()
+    return Response(204)
+
+
+def _faults(twin: Twin, request: Request) -> Response:
+    return Response(200, {"value": twin.faults.describe()})
+
+
+def _add_fault(twin: Twin, request: Request) -> Response:
+    try:
+        rule = parse_rule(request.json())
+    except ValueError as exc:
+        raise TwinError.of("InvalidControlRequest", detail=str(exc)) from None
+    twin.faults.add(rule)
+    return Response(201, rule.describe())
+
+
+def _set_faults(twin: Twin, request: Request) -> Response:
+    payload = request.json()
+    if not isinstance(payload, list):
+        raise TwinError.of("InvalidControlRequest", detail="PUT /_twin/faults takes a JSON list of rules")
+    try:
+        rules = [parse_rule(spec) for spec in payload]
+    except ValueError as exc:
+        raise TwinError.of("InvalidControlRequest", detail=str(exc)) from None
+    twin.faults.set(rules)
+    return Response(200, {"value": twin.faults.describe()})
+
+
+def _clear_faults(twin: Twin, request: Request) -> Response:
+    twin.faults.clear()
+    return Response(204)
+
+
+def _seed_rows(twin: Twin, request: Request) -> Response:
+    payload = request.json_object()
+    rows = payload.get("rows")
+    if not isinstance(rows, list):
+        raise TwinError.of("InvalidControlRequest", detail="body must be {\"rows\": [ {column: value}, ... ]}")
+    try:
+        added = twin.logs.append_rows(rows)
+    except ValueError as exc:
+        raise TwinError.of("InvalidControlRequest", detail=str(exc)) from None
+    return Response(200, {"added": added})
+
+
+def _health(twin: Twin, request: Request) -> Response:
+    return Response(200, {"status": "ok"})
+
+
+def _control(name: str, method: str, path: str, handler: Handler) -> Route:
+    return route(f"control.{name}", method, path, handler, authenticated=False, needs_api_version=False)
+
+
+ROUTES = [
+    _control("reset", "POST", "/_twin/reset", _reset),
+    _control("requests", "GET", "/_twin/requests", _requests),
+    _control("requests.clear", "DELETE", "/_twin/requests", _clear_requests),
+    _control("faults", "GET", "/_twin/faults", _faults),
+    _control("faults.add", "POST", "/_twin/faults", _add_fault),
+    _control("faults.set", "PUT", "/_twin/faults", _set_faults),
+    _control("faults.clear", "DELETE", "/_twin/faults", _clear_faults),
+    _control("logs.rows", "POST", "/_twin/logs/rows", _seed_rows),
+    _control("health", "GET", "/_twin/health", _health),
+]
