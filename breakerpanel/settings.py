@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from breakerpanel.core.durations import parse_duration
+
 AZURE_ARM_ENDPOINT = "https://management.azure.com"
 AZURE_LOGS_ENDPOINT = "https://api.loganalytics.io"
 
@@ -55,13 +57,21 @@ class Settings:
     sdk_retry_total: int = 0
     # Seconds between SDK long-running-operation polls, when an activity polls at all.
     lro_polling_interval: float = 0.0
+    # Easy Auth app roles: starting a rollout, and approving or rejecting one.
+    deployer_role: str = "Rollout.Deploy"
+    approver_role: str = "Rollout.Approve"
+    approval_timeout_seconds: float = 24 * 3600
+    deploy_timeout_seconds: float = 2 * 3600
 
     def __repr__(self) -> str:
         token = "<set>" if self.static_token else None
         return (
             f"Settings(arm_endpoint={self.arm_endpoint!r}, logs_endpoint={self.logs_endpoint!r}, "
             f"credential={self.credential!r}, static_token={token!r}, ca_bundle={self.ca_bundle!r}, "
-            f"sdk_retry_total={self.sdk_retry_total}, lro_polling_interval={self.lro_polling_interval})"
+            f"sdk_retry_total={self.sdk_retry_total}, lro_polling_interval={self.lro_polling_interval}, "
+            f"deployer_role={self.deployer_role!r}, approver_role={self.approver_role!r}, "
+            f"approval_timeout_seconds={self.approval_timeout_seconds}, "
+            f"deploy_timeout_seconds={self.deploy_timeout_seconds})"
         )
 
     @property
@@ -115,6 +125,26 @@ def _float(env: Mapping[str, str], variable: str, default: float, low: float, hi
     return value
 
 
+def _duration(env: Mapping[str, str], variable: str, default: float) -> float:
+    raw = env.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        seconds = parse_duration(raw)
+    except ValueError:
+        raise SettingsError(variable, f"{raw!r} is not a duration", "use ISO 8601 such as PT30M or P1D") from None
+    if not 60 <= seconds <= 7 * 24 * 3600:
+        raise SettingsError(variable, f"{raw} is out of range", "use a duration between PT1M and P7D")
+    return seconds
+
+
+def _role(env: Mapping[str, str], variable: str, default: str) -> str:
+    value = env.get(variable, "").strip() or default
+    if any(ch.isspace() for ch in value):
+        raise SettingsError(variable, f"{value!r} contains spaces", "use the app role's value, e.g. Rollout.Deploy")
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings; `env` defaults to the process environment."""
     env = os.environ if env is None else env
@@ -154,4 +184,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ca_bundle=ca,
         sdk_retry_total=_int(env, "BREAKERPANEL_SDK_RETRY_TOTAL", 0, 0, 10),
         lro_polling_interval=_float(env, "BREAKERPANEL_LRO_POLLING_INTERVAL", 0.0, 0.0, 300.0),
+        deployer_role=_role(env, "BREAKERPANEL_DEPLOYER_ROLE", "Rollout.Deploy"),
+        approver_role=_role(env, "BREAKERPANEL_APPROVER_ROLE", "Rollout.Approve"),
+        approval_timeout_seconds=_duration(env, "BREAKERPANEL_APPROVAL_TIMEOUT", 24 * 3600),
+        deploy_timeout_seconds=_duration(env, "BREAKERPANEL_DEPLOY_TIMEOUT", 2 * 3600),
     )

@@ -1,0 +1,39 @@
+"""APIM backend activities: read every backend of a target back, as APIM's REST bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.durable_functions as df
+
+from activities.outcomes import Outcome, call_azure
+from breakerpanel.azure.clients import apim_client
+from breakerpanel.settings import load_settings
+
+bp = df.Blueprint()
+
+# The api-version the gateway template deploys backends with: read back at the same version so fields
+# newer than the SDK's default (failureResponse) are seen as deployed.
+BACKENDS_API_VERSION = "2025-03-01-preview"
+
+
+def _raw_json(pipeline_response: Any, deserialized: Any, headers: Any) -> Any:
+    return pipeline_response.http_response.json()
+
+
+@bp.activity_trigger(input_name="payload")
+def apim_read_backends(payload: dict[str, Any]) -> Outcome:
+    """All backends of the target's APIM instance, each exactly as APIM answers a GET."""
+
+    def action() -> dict[str, Any]:
+        target = payload["target"]
+        client = apim_client(load_settings(), target["subscriptionId"])
+        group, service = target["resourceGroup"], target["apimName"]
+        names = sorted(backend.name for backend in client.backend.list_by_service(group, service))
+        bodies = [
+            client.backend.get(group, service, name, api_version=BACKENDS_API_VERSION, cls=_raw_json)
+            for name in names
+        ]
+        return {"backends": bodies}
+
+    return call_azure(action)

@@ -1,0 +1,132 @@
+"""ARM deployment activities: validate, what-if, start (or re-attach), read state, list failed operations.
+
+Each takes and returns plain JSON. The template is read here, from the committed compiled ARM JSON, so it
+never travels through orchestration history.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import azure.durable_functions as df
+from azure.core.exceptions import ResourceNotFoundError
+
+from activities.outcomes import Outcome, call_azure
+from breakerpanel.azure.clients import deployments_client
+from breakerpanel.settings import load_settings
+
+bp = df.Blueprint()
+
+GATEWAY_TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "gateway" / "main.json"
+TERMINAL_STATES = frozenset({"Succeeded", "Failed", "Canceled"})
+
+
+@cache
+def gateway_template() -> dict[str, Any]:
+    return json.loads(GATEWAY_TEMPLATE.read_text())
+
+
+def _properties(payload: dict[str, Any], *, rollback: bool = False) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "mode": "Incremental",
+        "template": gateway_template(),
+        "parameters": payload["parameters"],
+    }
+    if rollback:
+        # ARM re-runs the last successful deployment of this resource group when this one fails.
+        properties["onErrorDeployment"] = {"type": "LastSuccessful"}
+    return properties
+
+
+def _client(payload: dict[str, Any]) -> Any:
+    return deployments_client(load_settings(), payload["target"]["subscriptionId"])
+
+
+@bp.activity_trigger(input_name="payload")
+def arm_validate(payload: dict[str, Any]) -> Outcome:
+    def action() -> dict[str, Any]:
+        body = {"properties": _properties(payload)}
+        result = _client(payload).deployments.begin_validate(
+            payload["target"]["resourceGroup"], payload["deploymentName"], body
+        ).result()
+        validated = (result.as_dict().get("properties") or {}).get("validatedResources") or []
+        return {"validatedResources": [item.get("id") for item in validated]}
+
+    return call_azure(action)
+
+
+@bp.activity_trigger(input_name="payload")
+def arm_what_if(payload: dict[str, Any]) -> Outcome:
+    def action() -> dict[str, Any]:
+        body = {"properties": _properties(payload)}
+        result = _client(payload).deployments.begin_what_if(
+            payload["target"]["resourceGroup"], payload["deploymentName"], body
+        ).result()
+        return {"whatIf": result.as_dict()}
+
+    return call_azure(action)
+
+
+def _state(deployment: Any) -> dict[str, Any]:
+    body = deployment.as_dict()
+    properties = body.get("properties") or {}
+    return {
+        "provisioningState": properties.get("provisioningState"),
+        "error": properties.get("error"),
+        "onErrorDeployment": properties.get("onErrorDeployment"),
+        "outputResources": [item.get("id") for item in properties.get("outputResources") or []],
+        "timestamp": properties.get("timestamp"),
+        "duration": properties.get("duration"),
+    }
+
+
+@bp.activity_trigger(input_name="payload")
+def arm_start_deployment(payload: dict[str, Any]) -> Outcome:
+    """Submit the deployment, or re-attach to it when this activity runs again for the same rollout.
+
+    The name is deterministic per rollout and target, so a deployment that already exists under it is this
+    rollout's own: a replayed or redelivered activity must not submit it a second time.
+    """
+
+    def action() -> dict[str, Any]:
+        client = _client(payload)
+        group, name = payload["target"]["resourceGroup"], payload["deploymentName"]
+        try:
+            existing = client.deployments.get(group, name)
+        except ResourceNotFoundError:
+            existing = None
+        if existing is not None:
+            return {"attached": True, **_state(existing)}
+        body = {"properties": _properties(payload, rollback=bool(payload.get("rollback")))}
+        poller = client.deployments.begin_create_or_update(group, name, body, polling=False)
+        return {"attached": False, **_state(poller.result())}
+
+    return call_azure(action)
+
+
+@bp.activity_trigger(input_name="payload")
+def arm_deployment_state(payload: dict[str, Any]) -> Outcome:
+    def action() -> dict[str, Any]:
+        deployment = _client(payload).deployments.get(payload["target"]["resourceGroup"], payload["deploymentName"])
+        return _state(deployment)
+
+    return call_azure(action)
+
+
+@bp.activity_trigger(input_name="payload")
+def arm_failed_operations(payload: dict[str, Any]) -> Outcome:
+    def action() -> dict[str, Any]:
+        operations = _client(payload).deployment_operations.list(
+            payload["target"]["resourceGroup"], payload["deploymentName"]
+        )
+        failed = [
+            op.as_dict()
+            for op in operations
+            if ((op.as_dict().get("properties") or {}).get("provisioningState")) == "Failed"
+        ]
+        return {"operations": failed}
+
+    return call_azure(action)

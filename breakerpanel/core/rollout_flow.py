@@ -1,0 +1,375 @@
+"""Every decision of the rollout orchestration, as pure functions over plain JSON data.
+
+The orchestrators in orchestrators/rollout.py only yield; they hand what activities returned to these
+functions and carry the returned dicts forward. Everything here must be deterministic (it runs again on
+every replay), so time is always passed in and nothing reads the clock or the environment.
+
+`progress` is the custom status a person sees while the rollout runs; the result of `finish` is the
+orchestration's output. Both are JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from breakerpanel.core.diagnosis import diagnose_error, diagnose_operations, parse_error
+from breakerpanel.core.gate import approval_needed, gate_outcome
+from breakerpanel.core.gateway_parameters import gateway_parameters
+from breakerpanel.core.model import RolloutRequest, Target
+from breakerpanel.core.naming import deployment_name
+from breakerpanel.core.polling import is_terminal, poll_delay
+from breakerpanel.core.request import parse_rollout_request
+from breakerpanel.core.verify import diff_backends
+from breakerpanel.core.whatif import summarize_what_if
+
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "approvalTimeoutSeconds": 24 * 3600,
+    "deployTimeoutSeconds": 2 * 3600,
+    # Tries of one Azure call when it keeps failing transiently (429, 5xx, dropped connection).
+    "attempts": 6,
+}
+# Target phases a person reads in the status, in the order they happen.
+PHASES = ("pending", "preflight", "awaitingApproval", "deploying", "verified", "failed", "rejected", "skipped")
+FAILED_PHASES = frozenset({"failed", "rejected"})
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def target_key(target: Target) -> str:
+    return "/".join((target.subscription_id, target.resource_group, target.apim_name))
+
+
+def read_request(request: Mapping[str, Any]) -> RolloutRequest:
+    """The request the HTTP layer already validated, read back into the domain model."""
+    targets = [
+        Target(t["subscriptionId"], t["resourceGroup"], t["apimName"], int(t.get("wave", 1)))
+        for t in request.get("targets", [])
+        if isinstance(t, Mapping)
+    ]
+    parsed = parse_rollout_request(request, targets)
+    if isinstance(parsed, list):
+        # The HTTP layer rejects such a request with a 400; reaching here means the input was tampered with.
+        raise ValueError("rollout request is invalid: " + "; ".join(f"{p.field}: {p.problem}" for p in parsed))
+    return parsed
+
+
+def plan(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The jobs of every wave, computed once from the orchestration input.
+
+    spec: {"rolloutId", "request" (the JSON contract), "options"?: {approvalTimeoutSeconds,
+    deployTimeoutSeconds, attempts, workspaces: {targetKey: workspaceId}}}
+    """
+    request = read_request(spec["request"])
+    options = {**DEFAULT_OPTIONS, **(spec.get("options") or {})}
+    workspaces: Mapping[str, str] = options.get("workspaces") or {}
+    rollout_id = str(spec["rolloutId"])
+    waves = []
+    for number, targets in request.waves():
+        preflight, deploy = [], []
+        for target in targets:
+            key = target_key(target)
+            call = {
+                "target": target.to_dict(),
+                "deploymentName": deployment_name(rollout_id, target),
+                "parameters": gateway_parameters(
+                    request, target, log_analytics_workspace_id=workspaces.get(key, "")
+                ),
+            }
+            preflight.append({"key": key, "call": call, "attempts": options["attempts"]})
+            deploy.append(
+                {
+                    "key": key,
+                    "call": call,
+                    "attempts": options["attempts"],
+                    "rollback": request.rollback_on_failure,
+                    "deployTimeoutSeconds": options["deployTimeoutSeconds"],
+                    "request": request.to_dict(),
+                }
+            )
+        waves.append({"number": number, "keys": [job["key"] for job in preflight], "preflight": preflight,
+                      "deploy": deploy})
+    return {
+        "rolloutId": rollout_id,
+        "approval": request.approval,
+        "approvalTimeoutSeconds": float(options["approvalTimeoutSeconds"]),
+        "waves": waves,
+    }
+
+
+def start_progress(plan_: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    targets: dict[str, Any] = {}
+    for wave in plan_["waves"]:
+        for job in wave["preflight"]:
+            targets[job["key"]] = {
+                "target": job["call"]["target"],
+                "wave": wave["number"],
+                "phase": "pending",
+                "deploymentName": job["call"]["deploymentName"],
+            }
+    return {
+        "rolloutId": plan_["rolloutId"],
+        "phase": "starting",
+        "wave": None,
+        "startedAt": _iso(now),
+        "updatedAt": _iso(now),
+        "targets": targets,
+        "approval": None,
+        "halted": None,
+    }
+
+
+def _with_targets(progress: Mapping[str, Any], keys: Sequence[str], now: datetime, **changes: Any) -> dict[str, Any]:
+    targets = {key: dict(value) for key, value in progress["targets"].items()}
+    for key in keys:
+        targets[key].update(changes)
+    return {**progress, "targets": targets, "updatedAt": _iso(now)}
+
+
+def enter_phase(
+    progress: Mapping[str, Any], wave_number: int, phase: str, now: datetime, *, gate: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    keys = [k for k, t in progress["targets"].items() if t["wave"] == wave_number]
+    updated = _with_targets(progress, keys, now, phase=phase)
+    updated["phase"] = phase
+    updated["wave"] = wave_number
+    if gate is not None:
+        updated["approval"] = {"status": "waiting", "reason": gate["reason"], "since": _iso(now)}
+    return updated
+
+
+def halted(progress: Mapping[str, Any]) -> bool:
+    return progress.get("halted") is not None
+
+
+def _halt(progress: dict[str, Any], reason: str, now: datetime) -> dict[str, Any]:
+    """Stop the rollout: every target of a later wave is skipped, never started."""
+    current = progress["wave"]
+    skipped = [k for k, t in progress["targets"].items() if t["wave"] > current and t["phase"] == "pending"]
+    updated = _with_targets(progress, skipped, now, phase="skipped")
+    updated["halted"] = {"wave": current, "reason": reason}
+    return updated
+
+
+def after_preflight(
+    plan_: Mapping[str, Any],
+    progress: Mapping[str, Any],
+    wave: Mapping[str, Any],
+    results: Sequence[Mapping[str, Any]],
+    now: datetime,
+) -> dict[str, Any]:
+    updated = dict(progress)
+    failed: list[str] = []
+    for job, result in zip(wave["preflight"], results, strict=True):
+        key = job["key"]
+        validated = result.get("validate") or {}
+        if validated.get("outcome") != "ok":
+            error = validated.get("error")
+            diagnoses = [d.to_dict() for d in diagnose_error(error)] if parse_error(error) is not None else []
+            updated = _with_targets(updated, [key], now, phase="failed", failure={
+                "stage": "validate", "error": error, "diagnoses": diagnoses,
+            })
+            failed.append(key)
+            continue
+        what_if = result.get("whatIf") or {}
+        if what_if.get("outcome") == "ok":
+            summary = summarize_what_if(what_if.get("whatIf") or {})
+        else:
+            summary = summarize_what_if({"status": "Failed", "error": what_if.get("error")})
+        decision = approval_needed(plan_["approval"], summary)
+        updated = _with_targets(updated, [key], now, whatIf=summary.to_dict(), approvalNeeded={
+            "required": decision.required, "reason": decision.reason,
+        })
+    if failed:
+        return _halt(updated, f"preflight failed for {', '.join(failed)}", now)
+    return updated
+
+
+def gate(progress: Mapping[str, Any], wave: Mapping[str, Any]) -> dict[str, Any]:
+    """One approval per wave, needed when any of its targets needs one."""
+    reasons = [
+        f"{key}: {progress['targets'][key]['approvalNeeded']['reason']}"
+        for key in wave["keys"]
+        if progress["targets"][key].get("approvalNeeded", {}).get("required")
+    ]
+    return {"required": bool(reasons), "reason": "; ".join(reasons)}
+
+
+def approval_decision(event: object, *, timed_out: bool, timeout_seconds: float | None = None) -> dict[str, Any]:
+    return gate_outcome(event, timed_out=timed_out, timeout_seconds=timeout_seconds).to_dict()
+
+
+def after_gate(
+    progress: Mapping[str, Any], wave: Mapping[str, Any], decision: Mapping[str, Any], now: datetime
+) -> dict[str, Any]:
+    updated = dict(progress)
+    updated["approval"] = {**decision, "decidedAt": _iso(now)}
+    if decision["proceed"]:
+        return updated
+    updated = _with_targets(updated, wave["keys"], now, phase="rejected")
+    return _halt(updated, f"approval {decision['outcome']}: {decision['reason']}", now)
+
+
+def poller_input(job: Mapping[str, Any], call: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    deadline = now + timedelta(seconds=float(job["deployTimeoutSeconds"]))
+    return {"call": dict(call), "attempts": job["attempts"], "deadline": _iso(deadline), "polls": 0}
+
+
+def poll_verdict(state: Mapping[str, Any], now: datetime, deadline: str) -> dict[str, bool]:
+    """Done when the deployment is terminal, when reading it fails permanently, or at the deadline."""
+    if state.get("outcome") == "permanent":
+        return {"done": True, "timedOut": False}
+    provisioning = state.get("provisioningState")
+    if state.get("outcome") == "ok" and isinstance(provisioning, str) and is_terminal(provisioning):
+        return {"done": True, "timedOut": False}
+    timed_out = now >= _parse_time(deadline)
+    return {"done": timed_out, "timedOut": timed_out}
+
+
+def next_poll_delay(polls: int, state: Mapping[str, Any]) -> float:
+    return poll_delay(max(polls - 1, 0), state.get("retryAfterSeconds"))
+
+
+def rollback_call(job: Mapping[str, Any], final: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The deployment ARM re-ran to roll back (onErrorDeployment), to follow to its end; None when none ran."""
+    on_error = final.get("onErrorDeployment")
+    if not job["rollback"] or not isinstance(on_error, Mapping) or not on_error.get("deploymentName"):
+        return None
+    return {"target": job["call"]["target"], "deploymentName": on_error["deploymentName"]}
+
+
+def rollback_report(final: Mapping[str, Any], rollback_state: Mapping[str, Any] | None) -> dict[str, Any]:
+    on_error = final.get("onErrorDeployment") or {}
+    if rollback_state is None:
+        return {"ran": False, "reason": "no rollback deployment was started by ARM"}
+    return {
+        "ran": True,
+        "type": on_error.get("type"),
+        "deploymentName": on_error.get("deploymentName"),
+        "provisioningState": rollback_state.get("provisioningState"),
+        "restored": list(rollback_state.get("outputResources") or []),
+    }
+
+
+def target_result(
+    job: Mapping[str, Any],
+    *,
+    started: Mapping[str, Any],
+    final: Mapping[str, Any] | None = None,
+    operations: Mapping[str, Any] | None = None,
+    rollback: Mapping[str, Any] | None = None,
+    read: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What happened to one target: its status, and everything a person needs to act on it."""
+    result: dict[str, Any] = {
+        "key": job["key"],
+        "target": job["call"]["target"],
+        "deploymentName": job["call"]["deploymentName"],
+        "attached": bool(started.get("attached")),
+    }
+    if started.get("outcome") != "ok":
+        error = started.get("error")
+        result.update(status="failed", stage="submit", error=error,
+                      diagnoses=[d.to_dict() for d in diagnose_error(error)] if parse_error(error) else [])
+        return result
+    assert final is not None
+    state = final.get("provisioningState")
+    result["provisioningState"] = state
+    result["polls"] = final.get("polls")
+    if final.get("timedOut"):
+        result.update(status="failed", stage="poll",
+                      error={"code": "DeploymentTimedOut", "message": f"still {state} at the rollout's deadline"})
+    elif final.get("outcome") != "ok":
+        result.update(status="failed", stage="poll", error=final.get("error"))
+    elif state != "Succeeded":
+        result.update(status="failed", stage="deploy", error=final.get("error"))
+        result["diagnoses"] = _diagnoses(operations, final)
+        result["rollback"] = dict(rollback) if rollback is not None else {"ran": False, "reason": _no_rollback(job)}
+    if read is not None:
+        result["verify"] = _verify(job, read)
+        if "status" not in result and result["verify"]["differences"]:
+            result.update(status="failed", stage="verify")
+    result.setdefault("status", "verified")
+    return result
+
+
+def _no_rollback(job: Mapping[str, Any]) -> str:
+    if not job["rollback"]:
+        return "rollbackOnFailure is false"
+    return "ARM reported no onErrorDeployment (no earlier successful deployment to return to)"
+
+
+def _diagnoses(operations: Mapping[str, Any] | None, final: Mapping[str, Any]) -> list[dict[str, Any]]:
+    if operations is not None and operations.get("outcome") == "ok":
+        found = [d.to_dict() for d in diagnose_operations(operations.get("operations") or [])]
+        if found:
+            return found
+    # No failed operation to read (listing failed, or the template never reached a resource): the
+    # deployment's own error is all there is.
+    error = final.get("error")
+    return [d.to_dict() for d in diagnose_error(error)] if parse_error(error) else []
+
+
+def _verify(job: Mapping[str, Any], read: Mapping[str, Any]) -> dict[str, Any]:
+    if read.get("outcome") != "ok":
+        return {"read": False, "error": read.get("error"), "differences": [
+            {"backend": "*", "field": "", "kind": "unreadable", "expected": None, "actual": None,
+             "problem": "the backends could not be read back, so nothing is verified"}
+        ]}
+    request = read_request(job["request"])
+    differences = [d.to_dict() for d in diff_backends(request, read.get("backends") or [])]
+    return {"read": True, "backends": len(read.get("backends") or []), "differences": differences}
+
+
+def after_deploy(
+    progress: Mapping[str, Any], wave: Mapping[str, Any], results: Sequence[Mapping[str, Any]], now: datetime
+) -> dict[str, Any]:
+    updated = dict(progress)
+    failed: list[str] = []
+    for result in results:
+        phase = "verified" if result["status"] == "verified" else "failed"
+        updated = _with_targets(updated, [result["key"]], now, phase=phase, result=dict(result),
+                                provisioningState=result.get("provisioningState"))
+        if phase == "failed":
+            failed.append(result["key"])
+    if failed:
+        return _halt(updated, f"wave {wave['number']} failed for {', '.join(failed)}", now)
+    return updated
+
+
+def finish(progress: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    phases = [t["phase"] for t in progress["targets"].values()]
+    if any(p == "rejected" for p in phases):
+        status = "rejected"
+    elif any(p == "failed" for p in phases):
+        status = "failed"
+    else:
+        status = "succeeded"
+    return {**progress, "phase": "done", "status": status, "finishedAt": _iso(now), "updatedAt": _iso(now)}
+
+
+def status_view(progress: Mapping[str, Any]) -> dict[str, Any]:
+    """The custom status: progress without the bulky details (raw errors, backends), which stay in the output.
+
+    Durable caps custom status at 16 KB; a person polling the status needs phases and counts, not payloads.
+    """
+    targets = {}
+    for key, target in progress["targets"].items():
+        view = {k: v for k, v in target.items() if k not in ("result", "failure", "whatIf")}
+        if "whatIf" in target:
+            view["whatIf"] = target["whatIf"].get("counts")
+        result = target.get("result") or target.get("failure") or {}
+        if result:
+            view["stage"] = result.get("stage")
+            view["problems"] = len(result.get("diagnoses") or []) + len(
+                (result.get("verify") or {}).get("differences") or []
+            )
+        targets[key] = view
+    return {**{k: v for k, v in progress.items() if k != "targets"}, "targets": targets}

@@ -1,0 +1,12 @@
+"""The Functions app: registers the blueprints, nothing else."""
+
+import azure.durable_functions as df
+
+from activities.backends import bp as backend_activities
+from activities.deployments import bp as deployment_activities
+from orchestrators.rollout import bp as rollout_orchestrations
+from orchestrators.rollout_http import bp as rollout_http
+
+app = df.DFApp()
+for blueprint in (rollout_http, rollout_orchestrations, deployment_activities, backend_activities):
+    app.register_functions(blueprint)

@@ -1,0 +1,195 @@
+"""The rollout's HTTP API: start, read, approve, reject, terminate.
+
+POST /api/rollouts                      validate completely, then start (202) — or 400 / 409
+GET  /api/rollouts/{id}                 a readable summary of the rollout
+POST /api/rollouts/{id}/approve|reject  answer the approval gate
+POST /api/rollouts/{id}/terminate       stop it (ARM deployments already submitted keep running)
+
+Function keys guard every route; when Easy Auth headers are present the caller must also hold an app role.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from breakerpanel.core import rollout_api as api
+from breakerpanel.core.caller import authorize
+from breakerpanel.core.gate import APPROVAL_EVENT
+from breakerpanel.core.naming import new_rollout_id
+from breakerpanel.core.request import bad_request_body, check_rollout_request
+from breakerpanel.settings import Settings, SettingsError, load_settings
+from breakerpanel.targets import load_targets
+
+bp = df.Blueprint()
+ORCHESTRATOR = "rollout_orchestrator"
+_ACTIVE = [
+    df.OrchestrationRuntimeStatus.Pending,
+    df.OrchestrationRuntimeStatus.Running,
+    df.OrchestrationRuntimeStatus.ContinuedAsNew,
+]
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, indent=2), status_code=status, mimetype="application/json", headers=headers or {}
+    )
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> func.HttpResponse:
+    return _json(status, {"error": {"code": code, "message": message, **extra}})
+
+
+def _settings() -> Settings | func.HttpResponse:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        # A misconfigured app is the operator's problem, not the caller's: say which setting, not its value.
+        return _error(500, "Misconfigured", str(exc))
+
+
+def _denied(req: func.HttpRequest, role: str) -> tuple[func.HttpResponse | None, str]:
+    verdict, caller = authorize(dict(req.headers), role)
+    if not verdict.allowed:
+        return _error(verdict.status, "Forbidden" if verdict.status == 403 else "Unauthorized", verdict.reason), ""
+    return None, caller.name if caller is not None else "function key"
+
+
+def _status_dict(status: Any) -> dict[str, Any]:
+    return {
+        "instanceId": status.instance_id,
+        "name": status.name,
+        "runtimeStatus": status.runtime_status.value if status.runtime_status is not None else None,
+        "input": status.input_,
+        "output": status.output,
+        "customStatus": status.custom_status,
+        "createdTime": status.created_time.isoformat() if status.created_time else None,
+        "lastUpdatedTime": status.last_updated_time.isoformat() if status.last_updated_time else None,
+    }
+
+
+async def _status(client: df.DurableOrchestrationClient, instance_id: str) -> dict[str, Any] | None:
+    status = await client.get_status(instance_id)
+    if status is None or status.runtime_status is None:
+        return None
+    return _status_dict(status)
+
+
+@bp.route(route="rollouts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def start_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    settings = _settings()
+    if isinstance(settings, func.HttpResponse):
+        return settings
+    denied, started_by = _denied(req, settings.deployer_role)
+    if denied is not None:
+        return denied
+    try:
+        body = req.get_json()
+    except ValueError:
+        return _json(400, bad_request_body([api.not_json_problem()]))
+    try:
+        allowed = load_targets()
+    except SettingsError as exc:
+        return _error(500, "Misconfigured", str(exc))
+    check = check_rollout_request(body, [entry.target for entry in allowed])
+    if check.request is None:
+        return _json(400, bad_request_body(check.errors))
+
+    instance_id = api.instance_id_for(check.request)
+    running = [_status_dict(s) for s in await client.get_status_by(runtime_status=_ACTIVE)]
+    conflict = api.conflicting_rollout(check.request, running, ORCHESTRATOR)
+    if conflict is not None:
+        urls = client.create_http_management_payload(conflict["instanceId"])
+        return _error(
+            409,
+            "RolloutInProgress",
+            f"rollout {conflict['instanceId']} is still {conflict['runtimeStatus']} on "
+            f"{', '.join(conflict['overlap'])}; wait for it, or terminate it, before starting another",
+            instanceId=conflict["instanceId"],
+            statusQueryGetUri=urls["statusQueryGetUri"],
+        )
+
+    now = datetime.now(timezone.utc)
+    rollout_id = new_rollout_id(now, uuid.uuid4().hex)
+    spec = api.orchestration_input(rollout_id, check.request, allowed, settings, started_by, now)
+    await client.start_new(ORCHESTRATOR, instance_id, spec)
+    response = client.create_check_status_response(req, instance_id)
+    links = json.loads(response.get_body())
+    body_out = {
+        "instanceId": instance_id,
+        "rolloutId": rollout_id,
+        "warnings": [p.to_dict() for p in check.warnings],
+        "links": links,
+    }
+    return _json(202, body_out, headers={"Location": links["statusQueryGetUri"]})
+
+
+@bp.route(route="rollouts/{instance_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def get_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    settings = _settings()
+    if isinstance(settings, func.HttpResponse):
+        return settings
+    denied, _ = _denied(req, settings.deployer_role)
+    if denied is not None:
+        return denied
+    instance_id = req.route_params["instance_id"]
+    status = await _status(client, instance_id)
+    if status is None or status["name"] != ORCHESTRATOR:
+        return _error(404, "RolloutNotFound", f"no rollout with id {instance_id!r}")
+    return _json(200, api.readable_status(status))
+
+
+async def _answer_gate(req: func.HttpRequest, client: df.DurableOrchestrationClient, approved: bool) -> func.HttpResponse:
+    settings = _settings()
+    if isinstance(settings, func.HttpResponse):
+        return settings
+    denied, by = _denied(req, settings.approver_role)
+    if denied is not None:
+        return denied
+    instance_id = req.route_params["instance_id"]
+    status = await _status(client, instance_id)
+    if status is None or status["name"] != ORCHESTRATOR:
+        return _error(404, "RolloutNotFound", f"no rollout with id {instance_id!r}")
+    if not api.awaiting_approval(status):
+        return _error(409, "NotAwaitingApproval", f"rollout {instance_id} is not waiting for an approval now")
+    comment = api.comment_from(req.get_body())
+    await client.raise_event(instance_id, APPROVAL_EVENT, {"approved": approved, "by": by, "comment": comment})
+    return _json(202, {"instanceId": instance_id, "approved": approved, "by": by})
+
+
+@bp.route(route="rollouts/{instance_id}/approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def approve_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    return await _answer_gate(req, client, approved=True)
+
+
+@bp.route(route="rollouts/{instance_id}/reject", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def reject_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    return await _answer_gate(req, client, approved=False)
+
+
+@bp.route(route="rollouts/{instance_id}/terminate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def terminate_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    settings = _settings()
+    if isinstance(settings, func.HttpResponse):
+        return settings
+    denied, by = _denied(req, settings.approver_role)
+    if denied is not None:
+        return denied
+    instance_id = req.route_params["instance_id"]
+    status = await _status(client, instance_id)
+    if status is None or status["name"] != ORCHESTRATOR:
+        return _error(404, "RolloutNotFound", f"no rollout with id {instance_id!r}")
+    if status["runtimeStatus"] not in {s.value for s in _ACTIVE}:
+        return _error(409, "RolloutFinished", f"rollout {instance_id} is already {status['runtimeStatus']}")
+    await client.terminate(instance_id, f"terminated by {by}")
+    return _json(202, {"instanceId": instance_id, "terminatedBy": by})
