@@ -21,11 +21,11 @@ from activities.deployments import (
     arm_what_if,
 )
 from breakerpanel.core import rollout_flow as flow
+from breakerpanel.core.gate import APPROVAL_EVENT
 from breakerpanel.core.retry import retry_delay
 
 bp = df.Blueprint()
 
-APPROVAL_EVENT = "approval"
 # Polls per orchestration generation before continue-as-new: keeps each generation's history (and so the
 # cost of every replay) bounded however long ARM takes.
 POLLS_PER_GENERATION = 20

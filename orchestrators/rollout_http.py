@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
@@ -115,7 +115,7 @@ async def start_rollout(req: func.HttpRequest, client: df.DurableOrchestrationCl
             statusQueryGetUri=urls["statusQueryGetUri"],
         )
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rollout_id = new_rollout_id(now, uuid.uuid4().hex)
     spec = api.orchestration_input(rollout_id, check.request, allowed, settings, started_by, now)
     await client.start_new(ORCHESTRATOR, instance_id, spec)
@@ -146,7 +146,9 @@ async def get_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClie
     return _json(200, api.readable_status(status))
 
 
-async def _answer_gate(req: func.HttpRequest, client: df.DurableOrchestrationClient, approved: bool) -> func.HttpResponse:
+async def _answer_gate(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, approved: bool
+) -> func.HttpResponse:
     settings = _settings()
     if isinstance(settings, func.HttpResponse):
         return settings

@@ -25,9 +25,7 @@ _BLOCKED_HOSTS = frozenset(
 )
 _BLOCKED_SUFFIXES = (".localhost", ".local", ".internal", ".metadata.azure.com")
 # Query keys that carry credentials: APIM would store them in the backend URL in clear text.
-_SECRET_QUERY_KEY = re.compile(
-    r"(?i)^(api[-_]?key|key|code|sig|signature|token|access[-_]?token|secret|password|pwd)$"
-)
+_SECRET_QUERY_KEY = re.compile(r"(?i)^(api[-_]?key|key|code|sig|signature|token|access[-_]?token|secret|password|pwd)$")
 _HTTPS_FIX = "use the endpoint's https URL, e.g. https://<resource>.openai.azure.com/openai"
 
 

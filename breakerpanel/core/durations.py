@@ -31,18 +31,12 @@ def parse_iso8601_duration(text: str) -> float:
     raw = text.strip()
     match = _ISO.match(raw.upper())
     if match is None or raw.upper() in ("P", "-P") or raw.upper().endswith("T"):
-        raise DurationError(
-            f"'{text}' is not an ISO 8601 duration; write it like 'PT30S', 'PT1M', 'PT1H30M' or 'P1D'"
-        )
+        raise DurationError(f"'{text}' is not an ISO 8601 duration; write it like 'PT30S', 'PT1M', 'PT1H30M' or 'P1D'")
     parts = match.groupdict()
     if parts["years"] or parts["months"]:
-        raise DurationError(
-            f"'{text}' uses years or months, which have no fixed length; use days, e.g. 'P30D'"
-        )
+        raise DurationError(f"'{text}' uses years or months, which have no fixed length; use days, e.g. 'P30D'")
     if parts["weeks"]:
-        raise DurationError(
-            f"'{text}' uses weeks, which xsd:duration (used by APIM) does not accept; use 'P7D'"
-        )
+        raise DurationError(f"'{text}' uses weeks, which xsd:duration (used by APIM) does not accept; use 'P7D'")
     seconds = float((parts["seconds"] or "0").replace(",", "."))
     total = (
         int(parts["days"] or 0) * 86400 + int(parts["hours"] or 0) * 3600 + int(parts["minutes"] or 0) * 60
@@ -56,9 +50,7 @@ def parse_timespan(text: str) -> float:
         raise DurationError(f"expected a 'hh:mm:ss' duration string, got {type(text).__name__}")
     match = _TIMESPAN.match(text.strip())
     if match is None:
-        raise DurationError(
-            f"'{text}' is not a 'hh:mm:ss' duration; write it like '00:01:00' or '1.00:00:00'"
-        )
+        raise DurationError(f"'{text}' is not a 'hh:mm:ss' duration; write it like '00:01:00' or '1.00:00:00'")
     parts = match.groupdict()
     hours, minutes, seconds = int(parts["hours"]), int(parts["minutes"]), float(parts["seconds"])
     if hours > 23 or minutes > 59 or seconds >= 60:

@@ -38,9 +38,7 @@ def lint_rollout_request(request: RolloutRequest) -> list[Problem]:
 def lint_breaker_rule(rule: BreakerRule, path: str = "breakerRule") -> list[Problem]:
     problems: list[Problem] = []
     if not rule.name.strip():
-        problems.append(
-            Problem(f"{path}.name", "the rule name is empty", "name the rule, e.g. 'openai-breaker'")
-        )
+        problems.append(Problem(f"{path}.name", "the rule name is empty", "name the rule, e.g. 'openai-breaker'"))
     elif "/" in rule.name or len(rule.name) > lim.MAX_BACKEND_ID_LENGTH:
         problems.append(
             Problem(
@@ -154,9 +152,7 @@ def _lint_status_codes(rule: BreakerRule, path: str) -> list[Problem]:
                     )
                 )
         if r.min > r.max:
-            problems.append(
-                Problem(at, f"min {r.min} is above max {r.max}", f"swap them: min {r.max}, max {r.min}")
-            )
+            problems.append(Problem(at, f"min {r.min} is above max {r.max}", f"swap them: min {r.max}, max {r.min}"))
     return problems
 
 
@@ -223,8 +219,7 @@ def _rule_warnings(rule: BreakerRule, path: str, interval: float | None, trip: f
                 "with acceptRetryAfter the breaker stays open as long as the backend's Retry-After says; "
                 f"Azure OpenAI has sent up to {LONGEST_SEEN_AOAI_RETRY_AFTER_SECONDS} s (a day), "
                 "and APIM has no cap",
-                "set acceptRetryAfter to false so the breaker reopens after tripDuration "
-                f"('{rule.trip_duration}')",
+                f"set acceptRetryAfter to false so the breaker reopens after tripDuration ('{rule.trip_duration}')",
                 "warning",
             )
         )
@@ -376,9 +371,7 @@ def _region(url: str) -> str | None:
     return match.group("region") if match else None
 
 
-def lint_pool(
-    pool_name: str, backends: Sequence[tuple[int, BackendSpec]], path: str = "poolName"
-) -> list[Problem]:
+def lint_pool(pool_name: str, backends: Sequence[tuple[int, BackendSpec]], path: str = "poolName") -> list[Problem]:
     problems = _lint_name(pool_name, path, "pool")
     clash = [i for i, b in backends if b.name.lower() == pool_name.lower()]
     if pool_name and clash:

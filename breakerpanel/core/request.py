@@ -118,13 +118,9 @@ class _Reader:
 
     # -- generic field readers -------------------------------------------------------------------
 
-    def mapping(
-        self, value: object, path: str, known: Sequence[str], example: str
-    ) -> Mapping[str, object] | None:
+    def mapping(self, value: object, path: str, known: Sequence[str], example: str) -> Mapping[str, object] | None:
         if not isinstance(value, Mapping):
-            self.add(
-                path, f"expected an object, got {_type_name(value)}", f"write it as an object, e.g. {example}"
-            )
+            self.add(path, f"expected an object, got {_type_name(value)}", f"write it as an object, e.g. {example}")
             return None
         for key in value:
             if key not in known:
@@ -133,15 +129,9 @@ class _Reader:
 
     def unknown(self, key: str, path: str, known: Sequence[str]) -> None:
         by_case = {k.lower(): k for k in known}
-        guess = by_case.get(key.lower()) or next(
-            iter(difflib.get_close_matches(key, known, n=1, cutoff=0.6)), None
-        )
+        guess = by_case.get(key.lower()) or next(iter(difflib.get_close_matches(key, known, n=1, cutoff=0.6)), None)
         listing = ", ".join(known)
-        fix = (
-            f"did you mean '{guess}'? (known fields: {listing})"
-            if guess
-            else f"remove it (known fields: {listing})"
-        )
+        fix = f"did you mean '{guess}'? (known fields: {listing})" if guess else f"remove it (known fields: {listing})"
         self.add(_join(path, key), f"unknown field '{key}'", fix)
 
     def field(self, obj: Mapping[str, object], key: str, path: str, required: bool, example: str) -> object:
@@ -151,16 +141,12 @@ class _Reader:
             self.add(_join(path, key), "required field is missing", f'add "{key}": {example}')
         return _MISSING
 
-    def string(
-        self, obj: Mapping[str, object], key: str, path: str, example: str, required: bool = True
-    ) -> str | None:
+    def string(self, obj: Mapping[str, object], key: str, path: str, example: str, required: bool = True) -> str | None:
         value = self.field(obj, key, path, required, f'"{example}"')
         if value is _MISSING:
             return None
         if not isinstance(value, str):
-            self.add(
-                _join(path, key), f"expected a string, got {_type_name(value)}", f'write it as "{example}"'
-            )
+            self.add(_join(path, key), f"expected a string, got {_type_name(value)}", f'write it as "{example}"')
             return None
         if not value.strip():
             self.add(_join(path, key), "the value is empty", f'write a value such as "{example}"')
@@ -187,9 +173,7 @@ class _Reader:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            hint = (
-                f"write {value} without quotes" if isinstance(value, str) and value.strip().isdigit() else ""
-            )
+            hint = f"write {value} without quotes" if isinstance(value, str) and value.strip().isdigit() else ""
             self.add(
                 _join(path, key),
                 f"expected a whole number, got {_type_name(value)}",
@@ -203,9 +187,7 @@ class _Reader:
         if value is _MISSING:
             return default
         if not isinstance(value, bool):
-            self.add(
-                _join(path, key), f"expected true or false, got {_type_name(value)}", "write true or false"
-            )
+            self.add(_join(path, key), f"expected true or false, got {_type_name(value)}", "write true or false")
             return None
         return value
 
@@ -216,9 +198,7 @@ class _Reader:
         if value is _MISSING:
             return None if required else []
         if not isinstance(value, list):
-            self.add(
-                _join(path, key), f"expected an array, got {_type_name(value)}", f"write it as {example}"
-            )
+            self.add(_join(path, key), f"expected an array, got {_type_name(value)}", f"write it as {example}")
             return None
         return value
 
@@ -272,17 +252,13 @@ class _Reader:
             if value == mode:
                 return mode
         choices = ", ".join(f"'{m}'" for m in APPROVAL_MODES)
-        guess = next(
-            (m for m in APPROVAL_MODES if isinstance(value, str) and m.lower() == value.lower()), None
-        )
+        guess = next((m for m in APPROVAL_MODES if isinstance(value, str) and m.lower() == value.lower()), None)
         fix = f"write '{guess}' (values are case-sensitive)" if guess else f"use one of {choices}"
         self.add("approval", f"{value!r} is not an approval mode", fix)
         return None
 
     def targets(self, top: Mapping[str, object], allowed: Sequence[Target]) -> list[Target | None] | None:
-        items = self.array(
-            top, "targets", "", '[{"subscriptionId": ..., "resourceGroup": ..., "apimName": ...}]'
-        )
+        items = self.array(top, "targets", "", '[{"subscriptionId": ..., "resourceGroup": ..., "apimName": ...}]')
         if items is None:
             return None
         if not items:
@@ -314,9 +290,7 @@ class _Reader:
         return result
 
     def target(self, item: object, path: str) -> Target | None:
-        obj = self.mapping(
-            item, path, TARGET_FIELDS, '{"subscriptionId": "...", "resourceGroup": "...", ...}'
-        )
+        obj = self.mapping(item, path, TARGET_FIELDS, '{"subscriptionId": "...", "resourceGroup": "...", ...}')
         if obj is None:
             return None
         sub = self.string(obj, "subscriptionId", path, "00000000-0000-0000-0000-000000000000")
@@ -331,9 +305,7 @@ class _Reader:
             )
             sub = None
         if rg is not None and (
-            len(rg) > lim.MAX_RESOURCE_GROUP_NAME_LENGTH
-            or rg.endswith(".")
-            or not lim.RESOURCE_GROUP_NAME.match(rg)
+            len(rg) > lim.MAX_RESOURCE_GROUP_NAME_LENGTH or rg.endswith(".") or not lim.RESOURCE_GROUP_NAME.match(rg)
         ):
             self.add(
                 f"{path}.resourceGroup",
@@ -341,9 +313,7 @@ class _Reader:
                 "use up to 90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.'",
             )
             rg = None
-        if apim is not None and (
-            len(apim) > lim.MAX_APIM_SERVICE_NAME_LENGTH or not lim.APIM_SERVICE_NAME.match(apim)
-        ):
+        if apim is not None and (len(apim) > lim.MAX_APIM_SERVICE_NAME_LENGTH or not lim.APIM_SERVICE_NAME.match(apim)):
             self.add(
                 f"{path}.apimName",
                 f"'{apim}' is not a valid API Management service name",
@@ -399,9 +369,7 @@ class _Reader:
         ranges = self.ranges(obj, path)
         reasons = self.reasons(obj, path)
         accept = self.boolean(obj, "acceptRetryAfter", path, False)
-        ok_f, failure_code = self.integer(
-            obj, "failureResponseStatusCode", path, 599, required=False, nullable=True
-        )
+        ok_f, failure_code = self.integer(obj, "failureResponseStatusCode", path, 599, required=False, nullable=True)
         if None in (name, interval, trip, ranges, reasons, accept) or not (ok_c and ok_p and ok_f):
             return None
         return BreakerRule(
@@ -417,9 +385,7 @@ class _Reader:
         )
 
     def ranges(self, obj: Mapping[str, object], path: str) -> list[StatusCodeRange] | None:
-        items = self.array(
-            obj, "statusCodeRanges", path, '[{"min": 429, "max": 429}, {"min": 500, "max": 599}]'
-        )
+        items = self.array(obj, "statusCodeRanges", path, '[{"min": 429, "max": 429}, {"min": 500, "max": 599}]')
         if items is None:
             return None
         result: list[StatusCodeRange] = []

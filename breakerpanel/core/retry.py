@@ -7,7 +7,7 @@ other than 429 (or 409 conflicts that clear by themselves) will fail the same wa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -48,12 +48,14 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         if now is None:
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         seconds = (when - now).total_seconds()
     return min(max(seconds, 0.0), float(MAX_RETRY_AFTER_SECONDS))
 
 
-def classify_failure(status: int | None, code: str, retry_after: str | None, now: datetime | None = None) -> FailureVerdict:
+def classify_failure(
+    status: int | None, code: str, retry_after: str | None, now: datetime | None = None
+) -> FailureVerdict:
     """`status` None means no HTTP answer at all (connection refused, dropped): transient."""
     transient = status is None or status in TRANSIENT_STATUSES or code in TRANSIENT_CODES
     return FailureVerdict(transient, parse_retry_after(retry_after, now))

@@ -1,0 +1,1 @@
+"""Pure decisions of breakerpanel: no Azure SDK, no clock, no I/O."""

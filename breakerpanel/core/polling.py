@@ -1,0 +1,56 @@
+"""How often to look at a running deployment: a doubling schedule, capped, with Retry-After honoured.
+
+ARM's LRO answers carry Retry-After; when present it wins (capped, so a bad header cannot stall a
+rollout for hours). Whether a failed call is worth retrying is in retry.py (`classify_failure`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from breakerpanel.core.retry import parse_retry_after
+
+FIRST_POLL_SECONDS = 5.0
+MAX_POLL_SECONDS = 60.0
+DEFAULT_DEADLINE_SECONDS = 2 * 3600
+TERMINAL_STATES = frozenset({"succeeded", "failed", "canceled"})
+
+
+def poll_delay(
+    attempt: int,
+    retry_after: str | float | None = None,
+    *,
+    now: datetime | None = None,
+    first: float = FIRST_POLL_SECONDS,
+    cap: float = MAX_POLL_SECONDS,
+) -> float:
+    """Seconds before poll number `attempt + 1` (attempt counts from 0): 5, 10, 20, 40, 60, 60…
+
+    `retry_after` is the header text (seconds or an HTTP-date; `now` is needed for a date) or a number.
+    """
+    if attempt < 0:
+        raise ValueError(f"attempt must be 0 or more, got {attempt}")
+    asked = float(retry_after) if isinstance(retry_after, int | float) else parse_retry_after(retry_after, now)
+    if asked is not None:
+        return min(max(asked, 0.0), cap)
+    return min(first * (2 ** min(attempt, 32)), cap)
+
+
+def poll_schedule(count: int, *, first: float = FIRST_POLL_SECONDS, cap: float = MAX_POLL_SECONDS) -> list[float]:
+    return [poll_delay(i, first=first, cap=cap) for i in range(count)]
+
+
+def next_poll_at(
+    now: datetime, attempt: int, retry_after: str | float | None = None, *, cap: float = MAX_POLL_SECONDS
+) -> datetime:
+    """When to fire the durable timer for the next poll."""
+    return now + timedelta(seconds=poll_delay(attempt, retry_after, now=now, cap=cap))
+
+
+def is_terminal(provisioning_state: str) -> bool:
+    return provisioning_state.lower() in TERMINAL_STATES
+
+
+def past_deadline(started: datetime, now: datetime, deadline_seconds: float = DEFAULT_DEADLINE_SECONDS) -> bool:
+    """True once a deployment has been polled for longer than anyone should wait (it is then reported stuck)."""
+    return (now - started).total_seconds() >= deadline_seconds

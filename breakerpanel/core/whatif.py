@@ -1,0 +1,156 @@
+"""A what-if result, summarized for a person and for the approval gate.
+
+Input is the REST WhatIfOperationResult (`{"status", "properties": {"changes": [...]}, "error"}`); the
+SDK's flattened form (`changes` at the top) is accepted too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+CHANGE_TYPES = ("Create", "Delete", "Modify", "Deploy", "NoChange", "Ignore", "Unsupported")
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    resource_id: str
+    change_type: str
+    resource_type: str
+    name: str
+    # (path, propertyChangeType) for every leaf of the delta: ("tags.myNewTag", "Create")
+    property_changes: tuple[tuple[str, str], ...] = ()
+    unsupported_reason: str = ""
+
+    @property
+    def removes_properties(self) -> bool:
+        return any(kind == "Delete" for _, kind in self.property_changes)
+
+
+@dataclass(frozen=True)
+class WhatIfSummary:
+    status: str
+    changes: tuple[ResourceChange, ...]
+    error: object = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for change in self.changes:
+            found[change.change_type] = found.get(change.change_type, 0) + 1
+        return found
+
+    @property
+    def has_deletes(self) -> bool:
+        return any(c.change_type == "Delete" for c in self.changes)
+
+    @property
+    def is_destructive(self) -> bool:
+        """Deletes a resource, or removes a property/array item from one (e.g. a pool member)."""
+        return self.has_deletes or any(c.change_type == "Modify" and c.removes_properties for c in self.changes)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or self.status.lower() == "failed"
+
+    def lines(self) -> list[str]:
+        """'3 to create, 1 to modify, 1 to delete, 2 unchanged' then one line per resource that changes."""
+        counts = self.counts
+        words = [
+            ("Create", "to create"),
+            ("Modify", "to modify"),
+            ("Delete", "to delete"),
+            ("Deploy", "to deploy"),
+            ("NoChange", "unchanged"),
+            ("Ignore", "ignored"),
+            ("Unsupported", "unsupported"),
+        ]
+        head = ", ".join(f"{counts[k]} {w}" for k, w in words if counts.get(k)) or "no changes"
+        out = [f"what-if: {head}"]
+        for c in self.changes:
+            if c.change_type in ("NoChange", "Ignore"):
+                continue
+            line = f"  {c.change_type:<8} {c.resource_type} {c.name}".rstrip()
+            if c.property_changes:
+                shown = ", ".join(f"{path} ({kind})" for path, kind in c.property_changes[:5])
+                more = f" +{len(c.property_changes) - 5} more" if len(c.property_changes) > 5 else ""
+                line += f": {shown}{more}"
+            if c.unsupported_reason:
+                line += f": {c.unsupported_reason}"
+            out.append(line)
+        return out
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "status": self.status,
+            "counts": self.counts,
+            "hasDeletes": self.has_deletes,
+            "isDestructive": self.is_destructive,
+            "lines": self.lines(),
+            "changes": [
+                {
+                    "resourceId": c.resource_id,
+                    "changeType": c.change_type,
+                    "propertyChanges": list(map(list, c.property_changes)),
+                }
+                for c in self.changes
+            ],
+        }
+
+
+def _leaves(delta: object, prefix: str = "") -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if not isinstance(delta, list):
+        return found
+    for item in delta:
+        if not isinstance(item, Mapping):
+            continue
+        path = str(item.get("path") or "")
+        full = f"{prefix}{'.' if prefix and path and not path.startswith('[') else ''}{path}"
+        kind = str(item.get("propertyChangeType") or "")
+        children = item.get("children")
+        if isinstance(children, list) and children:
+            found += _leaves(children, full)
+        else:
+            found.append((full, kind))
+    return found
+
+
+def _type_and_name(resource_id: str) -> tuple[str, str]:
+    """'Microsoft.ApiManagement/service/backends', 'apim/aoai-eastus' from an ARM id."""
+    parts = [p for p in resource_id.split("/") if p]
+    lowered = [p.lower() for p in parts]
+    if "providers" not in lowered:
+        return "", resource_id
+    i = len(lowered) - 1 - lowered[::-1].index("providers")
+    rest = parts[i + 1 :]
+    if not rest:
+        return "", resource_id
+    namespace, pairs = rest[0], rest[1:]
+    types = pairs[0::2]
+    names = pairs[1::2]
+    return "/".join([namespace, *types]), "/".join(names)
+
+
+def summarize_what_if(result: Mapping[str, object]) -> WhatIfSummary:
+    props = result.get("properties")
+    changes_raw = props.get("changes") if isinstance(props, Mapping) else result.get("changes")
+    changes: list[ResourceChange] = []
+    for raw in changes_raw if isinstance(changes_raw, list) else []:
+        if not isinstance(raw, Mapping):
+            continue
+        resource_id = str(raw.get("resourceId") or "")
+        resource_type, name = _type_and_name(resource_id)
+        changes.append(
+            ResourceChange(
+                resource_id=resource_id,
+                change_type=str(raw.get("changeType") or "Unsupported"),
+                resource_type=resource_type,
+                name=name,
+                property_changes=tuple(_leaves(raw.get("delta"))),
+                unsupported_reason=str(raw.get("unsupportedReason") or ""),
+            )
+        )
+    error = result.get("error")
+    status = str(result.get("status") or ("Failed" if error else "Succeeded"))
+    return WhatIfSummary(status=status, changes=tuple(changes), error=error)

@@ -1,0 +1,132 @@
+"""What-if summary and the approval gate built on it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from unit_helpers import APIM_ID, load
+
+from breakerpanel.core.gate import approval_deadline, approval_needed, gate_outcome
+from breakerpanel.core.whatif import summarize_what_if
+
+
+def published() -> dict[str, object]:
+    return load("resources_2025-04-01_PostDeploymentWhatIfOnResourceGroup.json")["responses"]["200"]["body"]
+
+
+def change(change_type: str, name: str, delta: list[dict[str, object]] | None = None) -> dict[str, object]:
+    return {
+        "resourceId": f"{APIM_ID}/backends/{name}",
+        "changeType": change_type,
+        **({"delta": delta} if delta else {}),
+    }
+
+
+def test_published_what_if_summary():
+    summary = summarize_what_if(published())
+    assert summary.counts == {"Modify": 1, "Create": 1}
+    assert not summary.has_deletes and not summary.is_destructive
+    assert summary.lines() == [
+        "what-if: 1 to create, 1 to modify",
+        "  Modify   Microsoft.ManagedIdentity/userAssignedIdentities myExistingIdentity: tags.myNewTag (Create)",
+        "  Create   Microsoft.ManagedIdentity/userAssignedIdentities myNewIdentity",
+    ]
+
+
+def test_sdk_flattened_shape_is_accepted():
+    flattened = {"status": "Succeeded", "changes": published()["properties"]["changes"]}  # type: ignore[index]
+    assert summarize_what_if(flattened).counts == {"Modify": 1, "Create": 1}
+
+
+def test_deletes_and_removed_pool_members_are_destructive():
+    deleted = summarize_what_if({"properties": {"changes": [change("Delete", "aoai-old"), change("NoChange", "a")]}})
+    assert deleted.has_deletes and deleted.is_destructive
+    assert deleted.lines() == [
+        "what-if: 1 to delete, 1 unchanged",
+        "  Delete   Microsoft.ApiManagement/service/backends apim-gw/aoai-old",
+    ]
+    pool_shrinks = summarize_what_if(
+        {
+            "properties": {
+                "changes": [
+                    change(
+                        "Modify",
+                        "aoai-pool",
+                        [
+                            {
+                                "path": "properties.pool.services",
+                                "propertyChangeType": "Array",
+                                "children": [
+                                    {
+                                        "path": "[2]",
+                                        "propertyChangeType": "Delete",
+                                        "before": {"id": "/backends/aoai-old"},
+                                    }
+                                ],
+                            }
+                        ],
+                    )
+                ]
+            }
+        }
+    )
+    assert not pool_shrinks.has_deletes and pool_shrinks.is_destructive
+    assert pool_shrinks.changes[0].property_changes == (("properties.pool.services[2]", "Delete"),)
+
+
+def test_failed_what_if():
+    summary = summarize_what_if({"status": "Failed", "error": {"code": "InvalidTemplate", "message": "bad"}})
+    assert summary.failed and summary.counts == {}
+
+
+@pytest.mark.parametrize(
+    ("mode", "changes", "required"),
+    [
+        ("none", [change("Delete", "x")], False),
+        ("required", [change("NoChange", "x")], True),
+        ("onDestructive", [change("Create", "x"), change("Modify", "y")], False),
+        ("onDestructive", [change("Delete", "x")], True),
+    ],
+)
+def test_approval_needed(mode, changes, required):
+    decision = approval_needed(mode, summarize_what_if({"properties": {"changes": changes}}))
+    assert decision.required is required and decision.reason
+
+
+def test_on_destructive_without_what_if_asks_a_person():
+    assert approval_needed("onDestructive", None).required
+    failed = summarize_what_if({"status": "Failed", "error": {"code": "X"}})
+    assert "cannot be ruled out" in approval_needed("onDestructive", failed).reason
+
+
+def test_reason_counts_deletes():
+    summary = summarize_what_if({"properties": {"changes": [change("Delete", "a"), change("Delete", "b")]}})
+    assert approval_needed("onDestructive", summary).reason == "what-if shows 2 resource(s) deleted"
+
+
+@pytest.mark.parametrize(
+    ("event", "proceed", "outcome", "by"),
+    [
+        ({"approved": True, "by": "alice", "comment": "go"}, True, "approved", "alice"),
+        ({"approved": False, "by": "bob", "comment": "not today"}, False, "rejected", "bob"),
+        ('{"approved": true, "by": "carol"}', True, "approved", "carol"),
+        (True, True, "approved", ""),
+        ({"approved": "yes"}, False, "rejected", ""),
+        ("garbage", False, "rejected", ""),
+        (None, False, "rejected", ""),
+    ],
+)
+def test_gate_outcome_from_event(event, proceed, outcome, by):
+    result = gate_outcome(event, timed_out=False)
+    assert (result.proceed, result.outcome, result.by) == (proceed, outcome, by)
+
+
+def test_gate_times_out_without_deploying():
+    result = gate_outcome(None, timed_out=True, timeout_seconds=3600)
+    assert (result.proceed, result.outcome) == (False, "timed_out") and "3600 s" in result.reason
+
+
+def test_deadline_is_relative_to_the_time_passed_in():
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert approval_deadline(now, 90) == datetime(2026, 1, 1, 0, 1, 30, tzinfo=UTC)
