@@ -1,0 +1,105 @@
+"""Run a rollout offline: the app's own orchestrations, through the local Durable runner (dev/test tool).
+
+The activities are the real ones, so they reach whatever endpoints the settings name — the twin, or Azure.
+This is what `python -m breakerpanel deploy` and the demo use; the Functions host is not involved.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from breakerpanel.core.gate import APPROVAL_EVENT
+from breakerpanel.core.model import Target
+from breakerpanel.core.naming import new_rollout_id
+from breakerpanel.core.request import RequestCheck, check_rollout_request
+from breakerpanel.core.rollout_api import instance_id_for, orchestration_input
+from breakerpanel.localrun import LocalDurableHost, Step
+from breakerpanel.settings import Settings, load_settings
+from breakerpanel.targets import AllowedTarget, load_targets
+
+ORCHESTRATOR = "rollout_orchestrator"
+_TARGET_FIELDS = ("subscriptionId", "resourceGroup", "apimName")
+_TERMINAL = {"Completed", "Failed", "Terminated"}
+
+
+@dataclass(frozen=True)
+class LocalRollout:
+    instance_id: str
+    rollout_id: str
+    status: dict[str, Any]
+
+    @property
+    def output(self) -> dict[str, Any]:
+        output = self.status.get("output")
+        return output if isinstance(output, dict) else {}
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status.get("runtimeStatus") == "Completed" and self.output.get("status") == "succeeded"
+
+
+def allowed_targets(body: object, env: Mapping[str, str] | None = None) -> list[AllowedTarget]:
+    """BREAKERPANEL_TARGETS when set; otherwise, for a person at a terminal, the targets the request names."""
+    configured = load_targets(env)
+    if configured:
+        return configured
+    targets = body.get("targets") if isinstance(body, Mapping) else None
+    named = [
+        item
+        for item in (targets if isinstance(targets, list) else [])
+        if isinstance(item, Mapping) and all(isinstance(item.get(k), str) for k in _TARGET_FIELDS)
+    ]
+    return [AllowedTarget(Target(*(item[k] for k in _TARGET_FIELDS))) for item in named]
+
+
+def check_request(body: object, allowed: list[AllowedTarget]) -> RequestCheck:
+    return check_rollout_request(body, [entry.target for entry in allowed])
+
+
+def run_rollout(
+    app: Any,
+    check: RequestCheck,
+    allowed: list[AllowedTarget],
+    *,
+    approve: bool | None,
+    settings: Settings | None = None,
+    on_step: Callable[[Step], None] | None = None,
+    started_by: str = "cli",
+) -> LocalRollout:
+    """Start the rollout and drive it to the end. At the approval gate, `approve` answers for the person:
+    True approves, False (or None: nobody to ask) rejects — so an unattended run never deploys a destructive
+    change."""
+    assert check.request is not None, "run_rollout needs a request without errors"
+    settings = settings or load_settings()
+    now = datetime.now(UTC)
+    rollout_id = new_rollout_id(now, uuid.uuid4().hex)
+    spec = orchestration_input(rollout_id, check.request, allowed, settings, started_by, now)
+    host = LocalDurableHost(app, start_time=now.replace(microsecond=0), on_step=on_step)
+    instance_id = host.start(ORCHESTRATOR, spec, instance_id=instance_id_for(check.request))
+    status = host.run_until_idle(instance_id, timer_horizon=_horizon(settings))
+    answered = 0
+    while status is not None and status["runtimeStatus"] not in _TERMINAL:
+        custom = status.get("customStatus") or {}
+        if custom.get("phase") == "awaitingApproval" and answered < _waves(spec):
+            comment = "approved with --approve" if approve else "no --approve given: nobody to approve"
+            host.raise_event(instance_id, APPROVAL_EVENT, {"approved": bool(approve), "by": started_by,
+                                                           "comment": comment})
+            answered += 1
+            status = host.run_until_idle(instance_id, timer_horizon=_horizon(settings))
+            continue
+        status = host.run_until_idle(instance_id)
+    assert status is not None
+    return LocalRollout(instance_id, rollout_id, status)
+
+
+def _waves(spec: Mapping[str, Any]) -> int:
+    return len({int(t.get("wave", 1)) for t in spec["request"]["targets"]})
+
+
+def _horizon(settings: Settings) -> timedelta:
+    # Let every poll timer fire but stop before the approval timeout, so the gate can be answered.
+    return timedelta(seconds=max(settings.approval_timeout_seconds - 1, 1))
