@@ -45,7 +45,7 @@ def _client_text(body: bytes) -> Any:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         return
 
     def _send(self, status: int, body: Any) -> None:
@@ -64,7 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         return segments, query
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         segments, query = self._route()
         hub = self.server.hub
         with hub.lock:
@@ -88,7 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         self._send(404, "unknown route")
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+    def do_POST(self) -> None:
         segments, query = self._route()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""

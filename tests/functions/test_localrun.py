@@ -1,0 +1,372 @@
+"""LocalDurableHost drives the real azure-functions-durable replay engine through every Durable pattern.
+
+The sample app (localrun_sample_app.py) is a normal v2 DFApp; these tests check what a developer would
+look at: the status the Durable HTTP API would return, the history the extension would write, the
+virtual clock, and how often activities really ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+import pytest
+from localrun_sample_app import DEPLOYMENTS, FLAKY_CALLS, app, reset_world
+
+from breakerpanel.localrun import (
+    EventType,
+    InstanceNotRunningError,
+    LocalDurableHost,
+    LocalRunError,
+    NonDeterministicOrchestrationError,
+    Step,
+    UnknownFunctionError,
+)
+
+T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def steps() -> list[Step]:
+    return []
+
+
+@pytest.fixture
+def host(steps: list[Step]) -> Iterator[LocalDurableHost]:
+    reset_world()
+    yield LocalDurableHost(app, start_time=T0, on_step=steps.append)
+    reset_world()
+
+
+def event_types(host: LocalDurableHost, instance_id: str) -> list[EventType]:
+    return [EventType(e["EventType"]) for e in host.status(instance_id, show_history=True)["historyEvents"]]
+
+
+def history(host: LocalDurableHost, instance_id: str) -> list[dict[str, Any]]:
+    return host.status(instance_id, show_history=True)["historyEvents"]
+
+
+def test_activity_chain_replays_the_full_history_at_every_step(host: LocalDurableHost) -> None:
+    instance_id = host.start("chain_orchestrator", {"name": "ada"}, instance_id="chain-1")
+
+    status = host.run_until_idle(instance_id)
+
+    assert status is not None
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == ["hello ada", "HELLO ADA!"]
+    # start_new sends df_dumps(input); the status API shows that JSON text.
+    assert status["input"] == '{"name": "ada"}'
+    metrics = host.metrics(instance_id)
+    assert metrics.orchestrator_invocations == 3
+    # Step 1 sees [OrchestratorStarted, ExecutionStarted]; each later step sees everything before plus
+    # its own OrchestratorStarted and completion: 2 + 6 + 10.
+    assert metrics.history_events_replayed == 18
+    assert metrics.activity_executions == 2
+    assert event_types(host, instance_id) == [
+        EventType.ORCHESTRATOR_STARTED,
+        EventType.EXECUTION_STARTED,
+        EventType.TASK_SCHEDULED,
+        EventType.ORCHESTRATOR_COMPLETED,
+        EventType.ORCHESTRATOR_STARTED,
+        EventType.TASK_COMPLETED,
+        EventType.TASK_SCHEDULED,
+        EventType.ORCHESTRATOR_COMPLETED,
+        EventType.ORCHESTRATOR_STARTED,
+        EventType.TASK_COMPLETED,
+        EventType.EXECUTION_COMPLETED,
+    ]
+    completed = [e for e in history(host, instance_id) if e["EventType"] == EventType.TASK_COMPLETED]
+    assert [e["Result"] for e in completed] == ['"hello ada"', '"HELLO ADA!"']
+
+
+def test_custom_status_is_visible_after_each_step(host: LocalDurableHost, steps: list[Step]) -> None:
+    instance_id = host.start("chain_orchestrator", {"name": "bo"})
+
+    host.run_until_idle(instance_id)
+
+    assert [(s.invocation, s.runtime_status, s.custom_status) for s in steps] == [
+        (1, "Running", {"stage": "greeting"}),
+        (2, "Running", {"stage": "shouting", "greeting": "hello bo"}),
+        (3, "Completed", {"stage": "done"}),
+    ]
+    assert host.status(instance_id)["customStatus"] == {"stage": "done"}
+
+
+def test_retry_waits_the_backoff_on_durable_timers_between_attempts(host: LocalDurableHost) -> None:
+    request = {"key": "arm-put", "failures": 2, "retryMs": 30_000, "maxAttempts": 3}
+    instance_id = host.start("retry_orchestrator", request)
+
+    status = host.run_until_idle(instance_id)
+
+    assert status is not None
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == {"key": "arm-put", "attempts": 3}
+    assert FLAKY_CALLS["arm-put"] == 3
+    work = [
+        EventType(e["EventType"])
+        for e in history(host, instance_id)
+        if e["EventType"] not in (EventType.ORCHESTRATOR_STARTED, EventType.ORCHESTRATOR_COMPLETED)
+    ]
+    assert work == [
+        EventType.EXECUTION_STARTED,
+        EventType.TASK_SCHEDULED,
+        EventType.TASK_FAILED,
+        EventType.TIMER_CREATED,
+        EventType.TIMER_FIRED,
+        EventType.TASK_SCHEDULED,
+        EventType.TASK_FAILED,
+        EventType.TIMER_CREATED,
+        EventType.TIMER_FIRED,
+        EventType.TASK_SCHEDULED,
+        EventType.TASK_COMPLETED,
+        EventType.EXECUTION_COMPLETED,
+    ]
+    fire_times = [e["FireAt"] for e in history(host, instance_id) if e["EventType"] == EventType.TIMER_CREATED]
+    assert fire_times == ["2025-03-01T08:00:30.000000Z", "2025-03-01T08:01:00.000000Z"]
+    assert host.now == T0 + timedelta(seconds=60)
+
+
+def test_retry_exhausted_fails_the_orchestration_with_the_last_error(host: LocalDurableHost) -> None:
+    request = {"key": "always", "failures": 99, "retryMs": 1_000, "maxAttempts": 2}
+    instance_id = host.start("retry_orchestrator", request)
+
+    status = host.run_until_idle(instance_id)
+
+    assert status is not None
+    assert status["runtimeStatus"] == "Failed"
+    assert "ConnectionError: transient failure 2 for always" in status["output"]
+    assert FLAKY_CALLS["always"] == 2
+
+
+def test_one_hour_timer_completes_on_the_virtual_clock(host: LocalDurableHost) -> None:
+    instance_id = host.start("timer_orchestrator", 60)
+
+    status = host.run_until_idle(instance_id)
+
+    assert status is not None
+    assert status["output"] == {"started": T0.isoformat(), "woke": (T0 + timedelta(hours=1)).isoformat()}
+    assert host.now == T0 + timedelta(hours=1)
+    assert status["lastUpdatedTime"] == "2025-03-01T09:00:00Z"
+    timer = next(e for e in history(host, instance_id) if e["EventType"] == EventType.TIMER_CREATED)
+    assert timer["FireAt"] == "2025-03-01T09:00:00.000000Z"
+
+
+def test_timer_longer_than_the_storage_limit_is_split_by_the_sdk(host: LocalDurableHost) -> None:
+    # The host sends the Azure Storage limits (6-day short timers, 3-day intervals) as the extension does.
+    instance_id = host.start("timer_orchestrator", 10 * 24 * 60)
+
+    status = host.run_until_idle(instance_id)
+
+    assert status is not None
+    assert status["output"]["woke"] == (T0 + timedelta(days=10)).isoformat()
+    fire_times = [e["FireAt"] for e in history(host, instance_id) if e["EventType"] == EventType.TIMER_CREATED]
+    assert fire_times == [
+        "2025-03-04T08:00:00.000000Z",
+        "2025-03-07T08:00:00.000000Z",
+        "2025-03-11T08:00:00.000000Z",
+    ]
+
+
+def test_task_all_fans_out_and_in(host: LocalDurableHost) -> None:
+    instance_id = host.start("fan_out_orchestrator", 6)
+
+    status = host.run_until_idle(instance_id)
+
+    assert status is not None
+    assert status["output"] == {"squares": [0, 1, 4, 9, 16, 25], "sum": 55}
+    scheduled = [e for e in history(host, instance_id) if e["EventType"] == EventType.TASK_SCHEDULED]
+    assert [e["EventId"] for e in scheduled] == [0, 1, 2, 3, 4, 5]
+    # All six completions arrive in one batch, as the extension batches messages: fan-out, fan-in.
+    assert host.metrics(instance_id).orchestrator_invocations == 2
+
+
+def test_task_any_event_wins_when_raised_before_the_timeout(host: LocalDurableHost) -> None:
+    instance_id = host.start("approval_orchestrator", {"timeoutMinutes": 30})
+
+    waiting = host.run_until_idle(instance_id, timer_horizon=timedelta(0))
+    assert waiting is not None
+    assert waiting["runtimeStatus"] == "Running"
+    assert waiting["customStatus"] == {"stage": "awaiting approval"}
+
+    host.advance_time(timedelta(minutes=5))
+    host.raise_event(instance_id, "approval", {"by": "bob"})
+    status = host.run_until_idle(instance_id)
+
+    assert status is not None
+    assert status["output"] == {"outcome": "approved", "by": "bob", "at": "2025-03-01T08:05:00+00:00"}
+    # The canceled timeout did not drag the clock to 08:30.
+    assert host.now == T0 + timedelta(minutes=5)
+    raised = next(e for e in history(host, instance_id) if e["EventType"] == EventType.EVENT_RAISED)
+    assert (raised["Name"], raised["Input"]) == ("approval", '{"by":"bob"}')
+
+
+def test_task_any_timer_wins_when_no_event_comes(host: LocalDurableHost) -> None:
+    instance_id = host.start("approval_orchestrator", {"timeoutMinutes": 30})
+
+    status = host.run_until_idle(instance_id)
+
+    assert status is not None
+    assert status["output"] == {"outcome": "timed out", "at": "2025-03-01T08:30:00+00:00"}
+    with pytest.raises(InstanceNotRunningError, match="410 Gone"):
+        host.raise_event(instance_id, "approval", {"by": "late"})
+
+
+def test_sub_orchestrations_complete_and_fail_into_the_parent(host: LocalDurableHost) -> None:
+    instance_id = host.start("parent_orchestrator", {"name": "kid"}, instance_id="parent")
+
+    status = host.run_until_idle(instance_id)
+
+    assert status is not None
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"]["child"] == ["hello kid", "HELLO KID!"]
+    assert "Activity function 'explode' failed: ValueError: child boom" in status["output"]["childFailure"]
+    assert host.status("parent:0000")["runtimeStatus"] == "Completed"
+    assert host.status("parent:0001")["runtimeStatus"] == "Failed"
+    assert host.status("parent:0001")["input"] == '"child boom"'
+    kinds = [t for t in event_types(host, instance_id) if t.name.startswith("SUB_ORCHESTRATION")]
+    assert kinds == [
+        EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+        EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
+        EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+        EventType.SUB_ORCHESTRATION_INSTANCE_FAILED,
+    ]
+
+
+def test_sub_orchestration_retry_reuses_the_instance_id_and_keeps_numbering(host: LocalDurableHost) -> None:
+    instance_id = host.start("retrying_parent_orchestrator")
+
+    status = host.run_until_idle(instance_id)
+
+    assert status is not None
+    assert status["output"] == [{"key": "child", "attempts": 3}, 49]
+    assert host.status("flaky-child")["runtimeStatus"] == "Completed"
+    assert host.now == T0 + timedelta(seconds=10)
+    ids = [
+        (EventType(e["EventType"]), e["EventId"])
+        for e in history(host, instance_id)
+        if e["EventId"] >= 0
+    ]
+    assert ids == [
+        (EventType.SUB_ORCHESTRATION_INSTANCE_CREATED, 0),
+        (EventType.TIMER_CREATED, 1),
+        (EventType.SUB_ORCHESTRATION_INSTANCE_CREATED, 2),
+        (EventType.TIMER_CREATED, 3),
+        (EventType.SUB_ORCHESTRATION_INSTANCE_CREATED, 4),
+        (EventType.TASK_SCHEDULED, 5),
+    ]
+
+
+def test_continue_as_new_keeps_the_history_bounded(host: LocalDurableHost) -> None:
+    short = host.start("counter_orchestrator", {"count": 0, "target": 3})
+    long = host.start("counter_orchestrator", {"count": 0, "target": 40})
+
+    host.run_until_idle()
+
+    assert host.status(short)["output"] == 3
+    assert host.status(long)["output"] == 40
+    assert host.status(long)["input"] == '{"count": 39, "target": 40}'
+    assert host.status(long)["customStatus"] == {"count": 40}
+    long_metrics = host.metrics(long)
+    assert long_metrics.continue_as_new_count == 39
+    assert long_metrics.max_history_length == host.metrics(short).max_history_length
+    assert len(history(host, long)) == len(history(host, short))
+
+
+def test_activity_exception_fails_the_orchestration_with_its_message(host: LocalDurableHost) -> None:
+    instance_id = host.start("failing_orchestrator", "disk on fire")
+
+    status = host.run_until_idle(instance_id)
+
+    assert status is not None
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"].startswith(
+        "Orchestrator function 'failing_orchestrator' failed: "
+        "Activity function 'explode' failed: ValueError: disk on fire"
+    )
+    failed = next(e for e in history(host, instance_id) if e["EventType"] == EventType.TASK_FAILED)
+    assert failed["Reason"] == "Activity function 'explode' failed: ValueError: disk on fire"
+
+
+def test_terminate_stops_a_waiting_instance(host: LocalDurableHost) -> None:
+    instance_id = host.start("waiting_orchestrator")
+    host.run_until_idle(instance_id)
+
+    host.terminate(instance_id, "operator cancelled the rollout")
+    status = host.run_until_idle(instance_id)
+
+    assert status is not None
+    assert status["runtimeStatus"] == "Terminated"
+    assert status["output"] == "operator cancelled the rollout"
+    assert event_types(host, instance_id)[-1] == EventType.EXECUTION_TERMINATED
+    with pytest.raises(InstanceNotRunningError):
+        host.raise_event(instance_id, "go", True)
+
+
+def test_external_event_payload_reaches_the_orchestrator(host: LocalDurableHost) -> None:
+    instance_id = host.start("waiting_orchestrator")
+    host.run_until_idle(instance_id)
+
+    host.raise_event(instance_id, "go", {"wave": 2, "approved": True})
+    status = host.run_until_idle(instance_id)
+
+    assert status is not None
+    assert status["output"] == {"wave": 2, "approved": True}
+
+
+def test_non_deterministic_orchestrator_is_refused_like_the_host_does(host: LocalDurableHost) -> None:
+    instance_id = host.start("drifting_orchestrator")
+
+    with pytest.raises(NonDeterministicOrchestrationError, match="Non-Deterministic workflow detected") as caught:
+        host.run_until_idle(instance_id)
+
+    assert "CALL_ACTIVITY('greet')" in str(caught.value)
+    assert "CALL_ACTIVITY('shout')" in str(caught.value)
+    assert host.status(instance_id)["runtimeStatus"] == "Failed"
+
+
+def test_crash_before_completion_is_recorded_runs_the_activity_again(host: LocalDurableHost) -> None:
+    host.crash_after_next_activity("put_deployment")
+    instance_id = host.start("deploy_orchestrator", instance_id="gw-1")
+
+    status = host.run_until_idle(instance_id)
+
+    assert status is not None
+    assert status["output"] == {"name": "rollout-gw-1", "result": "reattached"}
+    assert DEPLOYMENTS == {"rollout-gw-1": 2}
+    runs = [(r.task_scheduled_id, r.delivery, r.recorded) for r in host.activity_executions]
+    assert runs == [(0, 1, False), (0, 2, True)]
+    assert event_types(host, instance_id).count(EventType.TASK_SCHEDULED) == 1
+
+
+def test_unknown_names_are_refused_with_the_registered_ones(host: LocalDurableHost) -> None:
+    with pytest.raises(UnknownFunctionError, match="chain_orchestrator"):
+        host.start("rollout_orchestrator")
+    with pytest.raises(UnknownFunctionError, match="put_deployment"):
+        host.crash_after_next_activity("deploy")
+
+
+def test_indexing_leaves_the_app_indexable_again() -> None:
+    LocalDurableHost(app, start_time=T0)
+    LocalDurableHost(app, start_time=T0)
+
+    names = {f.get_function_name() for f in app.get_functions()}
+    app.functions_bindings = None
+
+    assert {"chain_orchestrator", "greet", "tick"} <= names
+
+
+def test_trigger_bound_to_a_missing_parameter_is_reported_with_the_fix() -> None:
+    bp = df.Blueprint()
+
+    @bp.activity_trigger(input_name="payload")
+    def misnamed(request: dict[str, Any]) -> dict[str, Any]:
+        return request
+
+    broken = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+    broken.register_functions(bp)
+
+    with pytest.raises(LocalRunError, match="'misnamed' binds its trigger to 'payload'"):
+        LocalDurableHost(broken, start_time=T0)
