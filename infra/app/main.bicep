@@ -1,0 +1,168 @@
+metadata name = 'breakerpanel app'
+metadata description = 'The breakerpanel function app (Durable Functions on Flex Consumption) with keyless storage, Application Insights on Log Analytics, a least-privilege user-assigned identity, alert rules and a workbook.'
+
+// azd entry point (azure.yaml: infra.path infra/app). Resource-group scope: azd deploys into
+// AZURE_RESOURCE_GROUP. Holds no resources itself, only modules, so every resource sits in a module
+// that checkov's Bicep parser can read.
+targetScope = 'resourceGroup'
+
+// ================ //
+// Parameters       //
+// ================ //
+
+@description('Required. azd environment name; names and tags derive from it.')
+@minLength(1)
+@maxLength(40)
+param environmentName string
+
+@description('Optional. Location of every resource; Flex Consumption must be available there.')
+param location string = resourceGroup().location
+
+@description('Required. The APIM instances the app rolls out to and watches. The identity gets its roles in each target\'s resource group; BREAKERPANEL_TARGETS carries the list to the app.')
+param targets targetType[]
+
+@description('Optional. E-mail address the alerts notify; empty: alerts fire without a receiver.')
+param alertEmail string = ''
+
+@description('Optional. Azure Resource Manager endpoint the app calls (BREAKERPANEL_ARM_ENDPOINT).')
+param armEndpoint string = environment().resourceManager
+
+@description('Optional. Log Analytics query endpoint the app calls (BREAKERPANEL_LOGS_ENDPOINT).')
+param logsEndpoint string = 'https://api.loganalytics.io'
+
+@description('Optional. customEvents name the watchdog writes when a breaker opens.')
+param breakerOpenedEventName string = 'BreakerOpened'
+
+@description('Optional. customEvents name the rollout writes when a deployment fails.')
+param deploymentFailedEventName string = 'DeploymentFailed'
+
+// ================ //
+// Variables        //
+// ================ //
+
+var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
+var tags = {
+  'azd-env-name': environmentName
+  application: 'breakerpanel'
+}
+var functionAppName = 'func-breakerpanel-${token}'
+var deploymentContainerName = 'app-package-${take(token, 8)}'
+
+// ================ //
+// Modules          //
+// ================ //
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'breakerpanel-monitoring'
+  params: {
+    workspaceName: 'log-breakerpanel-${token}'
+    appInsightsName: 'appi-breakerpanel-${token}'
+    location: location
+    alertEmail: alertEmail
+    breakerOpenedEventName: breakerOpenedEventName
+    deploymentFailedEventName: deploymentFailedEventName
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'breakerpanel-storage'
+  params: {
+    name: 'stbp${token}'
+    location: location
+    deploymentContainerName: deploymentContainerName
+    tags: tags
+  }
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'breakerpanel-identity'
+  params: {
+    name: 'id-breakerpanel-${token}'
+    location: location
+    storageAccountName: storage.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+    workspaceName: monitoring.outputs.workspaceName
+    tags: tags
+  }
+}
+
+module apimAccess 'modules/apim-access.bicep' = [
+  for target in targets: {
+    name: 'breakerpanel-access-${uniqueString(target.subscriptionId, target.resourceGroup, target.apimName)}'
+    scope: resourceGroup(target.subscriptionId, target.resourceGroup)
+    params: {
+      apimServiceName: target.apimName
+      principalId: identity.outputs.principalId
+    }
+  }
+]
+
+// Uses identity.outputs, so it deploys after the identity module: the host starts with identity-based
+// storage, and the role assignments made there already exist.
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'breakerpanel-functionapp'
+  params: {
+    name: functionAppName
+    planName: 'plan-breakerpanel-${token}'
+    location: location
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: deploymentContainerName
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    breakerpanelSettings: {
+      BREAKERPANEL_ARM_ENDPOINT: armEndpoint
+      BREAKERPANEL_LOGS_ENDPOINT: logsEndpoint
+      BREAKERPANEL_CREDENTIAL: 'default'
+      BREAKERPANEL_TARGETS: string(targets)
+      BREAKERPANEL_WORKSPACE_ID: monitoring.outputs.workspaceCustomerId
+    }
+    tags: union(tags, {
+      'azd-service-name': 'api'
+    })
+  }
+}
+
+// ================ //
+// Outputs          //
+// ================ //
+
+@description('Resource id of the function app; pass it as functionAppResourceId to infra/gateway/main.json.')
+output functionAppResourceId string = functionApp.outputs.id
+
+@description('Name of the function app.')
+output functionAppName string = functionApp.outputs.name
+
+@description('Resource id of the Log Analytics workspace; pass it as logAnalyticsWorkspaceId to the gateway template.')
+output logAnalyticsWorkspaceId string = monitoring.outputs.workspaceId
+
+@description('Resource id of Application Insights.')
+output appInsightsId string = monitoring.outputs.appInsightsId
+
+@description('Client id of the app\'s user-assigned identity.')
+output identityClientId string = identity.outputs.clientId
+
+@description('Resource id of the workbook.')
+output workbookId string = monitoring.outputs.workbookId
+
+// ================ //
+// Definitions      //
+// ================ //
+
+@description('One APIM instance the app manages; the same shape as a rollout request target.')
+type targetType = {
+  @description('Required. Subscription of the APIM instance.')
+  subscriptionId: string
+
+  @description('Required. Resource group of the APIM instance (the gateway template deploys there).')
+  resourceGroup: string
+
+  @description('Required. Name of the APIM instance.')
+  apimName: string
+
+  @description('Optional. Rollout wave; waves run in ascending order.')
+  @minValue(1)
+  wave: int?
+}

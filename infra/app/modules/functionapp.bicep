@@ -1,0 +1,141 @@
+// The Flex Consumption plan and the Python function app (Durable Functions) with identity-only access
+// to storage, Application Insights and Azure.
+// Plain parameter types: checkov's Bicep parser (pycep 0.5.1) cannot read user-defined types.
+
+@description('Required. Name of the function app.')
+param name string
+
+@description('Required. Name of the Flex Consumption plan.')
+param planName string
+
+@description('Required. Location of the plan and the app.')
+param location string
+
+@description('Required. Resource id of the user-assigned identity the app runs as.')
+param identityId string
+
+@description('Required. Client id of the user-assigned identity.')
+param identityClientId string
+
+@description('Required. Name of the storage account (AzureWebJobsStorage, identity-based).')
+param storageAccountName string
+
+@description('Required. Blob endpoint of the storage account, e.g. https://x.blob.core.windows.net/.')
+param storageBlobEndpoint string
+
+@description('Required. Container that holds the deployment package.')
+param deploymentContainerName string
+
+@description('Required. Application Insights connection string.')
+param appInsightsConnectionString string
+
+@description('Required. App settings that configure breakerpanel itself (BREAKERPANEL_*).')
+param breakerpanelSettings object
+
+@description('Optional. Most instances Flex Consumption may scale out to.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Optional. Memory of each instance in MB.')
+@allowed([
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Optional. Tags for every resource; azd finds the app by its azd-service-name tag.')
+param tags object = {}
+
+// Flex Consumption refuses FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION settings: the runtime
+// is declared in functionAppConfig.runtime instead.
+var hostSettings = {
+  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  AZURE_CLIENT_ID: identityClientId
+}
+
+var appSettings = union(hostSettings, breakerpanelSettings)
+
+// https://learn.microsoft.com/azure/templates/microsoft.web/serverfarms
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  //checkov:skip=CKV_AZURE_225:Zone redundancy on Flex Consumption exists only in some regions; a failed zone only delays the timer-driven watchdog, and Durable state is in ZRS storage.
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+// https://learn.microsoft.com/azure/templates/microsoft.web/sites
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  //checkov:skip=CKV_AZURE_222:The app must be reachable publicly: Event Grid delivers circuit-breaker events to it and operators call its HTTP API (function keys); no VNet/private endpoint in this template.
+  //checkov:skip=CKV_AZURE_17:Incoming client certificates cannot be used: Event Grid's Azure Function delivery does not present one.
+  //checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero per demand; a timer-driven watchdog and event-driven rollouts need no always-ready instance.
+  //checkov:skip=CKV_AZURE_213:App Service health check evicts unhealthy instances of a fixed pool; Flex Consumption instances are platform-managed and scale to zero, so the app exposes no health-check path.
+  name: name
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      appSettings: [for setting in items(appSettings): {
+        name: setting.key
+        value: setting.value
+      }]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+@description('Resource id of the function app (the gateway template\'s functionAppResourceId).')
+output id string = app.id
+
+@description('Name of the function app.')
+output name string = app.name
+
+@description('Default host name of the function app.')
+output defaultHostName string = app.properties.defaultHostName
+
+@description('Resource id of the Flex Consumption plan.')
+output planId string = plan.id

@@ -1,0 +1,294 @@
+"""The rollout orchestration through the real Durable replay engine, with the real activities on the twin.
+
+What a person would check: the final status and its summary, the phases the status showed on the way, what
+APIM holds afterwards, and what ARM was asked to do (the twin's captured requests).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+import function_app
+from breakerpanel.core.gate import APPROVAL_EVENT
+from breakerpanel.core.model import Target
+from breakerpanel.core.request import check_rollout_request
+from breakerpanel.core.rollout_api import instance_id_for, orchestration_input
+from breakerpanel.core.summary import render_summary
+from breakerpanel.localrun import LocalDurableHost, Step
+from breakerpanel.settings import load_settings
+
+SUB = "00000000-0000-0000-0000-0000000000aa"
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+BREAKER = {
+    "name": "openai-breaker",
+    "failureCount": 3,
+    "interval": "PT1M",
+    "statusCodeRanges": [{"min": 429, "max": 429}, {"min": 500, "max": 599}],
+    "tripDuration": "PT1M",
+    "acceptRetryAfter": False,
+}
+BACKENDS = [
+    {"name": "aoai-eastus", "url": "https://aoai-eastus.openai.azure.com/openai", "priority": 1, "weight": 50},
+    {"name": "aoai-westus", "url": "https://aoai-westus.openai.azure.com/openai", "priority": 1, "weight": 50},
+    {"name": "aoai-sweden", "url": "https://aoai-sweden.openai.azure.com/openai", "priority": 2, "weight": 100},
+]
+
+
+def target(apim: str, wave: int = 1, group: str = "rg-gw") -> dict[str, Any]:
+    return {"subscriptionId": SUB, "resourceGroup": group, "apimName": apim, "wave": wave}
+
+
+def request(*targets: dict[str, Any], approval: str = "none", backends: list[dict[str, Any]] | None = None,
+            rollback: bool = True) -> dict[str, Any]:
+    return {
+        "targets": list(targets) or [target("apim-one")],
+        "backends": copy.deepcopy(backends or BACKENDS),
+        "breakerRule": dict(BREAKER),
+        "poolName": "aoai-pool",
+        "approval": approval,
+        "rollbackOnFailure": rollback,
+    }
+
+
+class Rollouts:
+    """Starts rollouts on one LocalDurableHost and keeps every step's custom status."""
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self.host = LocalDurableHost(function_app.app, start_time=T0, on_step=self.steps.append)
+        self._count = 0
+
+    def start(self, body: dict[str, Any], *, approval_timeout: float = 3600) -> str:
+        allowed = [Target(t["subscriptionId"], t["resourceGroup"], t["apimName"]) for t in body["targets"]]
+        check = check_rollout_request(body, allowed)
+        assert check.request is not None, [p.to_dict() for p in check.errors]
+        self._count += 1
+        settings = load_settings()
+        timeouts = type("Timeouts", (), {"approval_timeout_seconds": approval_timeout,
+                                         "deploy_timeout_seconds": settings.deploy_timeout_seconds})()
+        spec = orchestration_input(f"r{self._count}", check.request, [], timeouts, "tests", self.host.now)
+        return self.host.start("rollout_orchestrator", spec, instance_id=instance_id_for(check.request))
+
+    def run(self, instance_id: str, horizon: timedelta | None = None) -> dict[str, Any]:
+        status = self.host.run_until_idle(instance_id, timer_horizon=horizon)
+        assert status is not None
+        return status
+
+    def phases(self, instance_id: str) -> list[str]:
+        seen: list[str] = []
+        for step in self.steps:
+            if step.instance_id == instance_id and isinstance(step.custom_status, dict):
+                phase = step.custom_status.get("phase")
+                if not seen or seen[-1] != phase:
+                    seen.append(phase)
+        return seen
+
+
+@pytest.fixture
+def rollouts(twin: Any, twin_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Rollouts]:
+    for name, value in twin_env.items():
+        monkeypatch.setenv(name, value)
+    for apim in ("apim-one", "apim-two", "apim-three"):
+        twin.apim.create_service(SUB, "rg-gw", apim)
+    yield Rollouts()
+
+
+def only_target(status: dict[str, Any]) -> dict[str, Any]:
+    targets = status["output"]["targets"]
+    assert len(targets) == 1
+    return next(iter(targets.values()))
+
+
+def backends_in(twin: Any, apim: str) -> dict[str, dict[str, Any]]:
+    found = {}
+    for resource in twin.apim.list_resources(SUB, "rg-gw", apim):
+        if resource["type"].lower().endswith("/backends"):
+            found[resource["name"]] = resource["properties"]
+    return found
+
+
+def deployment_puts(twin: Any) -> list[dict[str, Any]]:
+    return twin.captured("arm.deployments.put")
+
+
+def test_a_rollout_deploys_verifies_and_reports(rollouts: Rollouts, twin: Any) -> None:
+    instance_id = rollouts.start(request())
+    status = rollouts.run(instance_id)
+
+    assert status["runtimeStatus"] == "Completed"
+    output = status["output"]
+    assert output["status"] == "succeeded"
+    result = only_target(status)
+    assert result["phase"] == "verified"
+    assert result["result"]["provisioningState"] == "Succeeded"
+    assert result["result"]["verify"]["differences"] == []
+    assert rollouts.phases(instance_id) == ["preflight", "deploying", "done"]
+
+    held = backends_in(twin, "apim-one")
+    assert set(held) == {"aoai-eastus", "aoai-westus", "aoai-sweden", "aoai-pool"}
+    members = {s["id"].rsplit("/", 1)[-1]: (s["priority"], s["weight"]) for s in held["aoai-pool"]["pool"]["services"]}
+    assert members == {"aoai-eastus": (1, 50), "aoai-westus": (1, 50), "aoai-sweden": (2, 100)}
+    rule = held["aoai-eastus"]["circuitBreaker"]["rules"][0]
+    assert rule["failureCondition"]["count"] == 3 and rule["tripDuration"] == "PT1M"
+
+    summary = "\n".join(render_summary(output))
+    assert "SUCCEEDED" in summary and "verify: APIM matches the request" in summary
+    # ARM saw the preflight, then exactly one deployment.
+    routes = [r["route"] for r in twin.captured("arm.deployments.*")]
+    assert routes.index("arm.deployments.validate") < routes.index("arm.deployments.whatif")
+    assert routes.index("arm.deployments.whatif") < routes.index("arm.deployments.put")
+    assert len(deployment_puts(twin)) == 1
+
+
+def test_custom_status_shows_progress_at_every_phase(rollouts: Rollouts) -> None:
+    instance_id = rollouts.start(request())
+    rollouts.run(instance_id)
+
+    statuses = [s.custom_status for s in rollouts.steps if s.instance_id == instance_id]
+    deploying = next(s for s in statuses if s["phase"] == "deploying")
+    entry = next(iter(deploying["targets"].values()))
+    assert entry["phase"] == "deploying"
+    assert entry["deploymentName"].startswith("bp-r1-apim-one-")
+    assert entry["whatIf"] == {"Create": 8}
+    # The custom status stays small: no raw payloads, whatever the rollout found.
+    assert all(len(json.dumps(s)) < 16_000 for s in statuses)
+
+
+def test_approval_required_waits_then_proceeds_when_approved(rollouts: Rollouts, twin: Any) -> None:
+    instance_id = rollouts.start(request(approval="required"))
+    status = rollouts.run(instance_id, horizon=timedelta(minutes=30))
+    assert status["runtimeStatus"] == "Running"
+    assert status["customStatus"]["phase"] == "awaitingApproval"
+    assert deployment_puts(twin) == []
+
+    rollouts.host.raise_event(instance_id, APPROVAL_EVENT, {"approved": True, "by": "ada", "comment": "ship it"})
+    status = rollouts.run(instance_id)
+
+    assert status["output"]["status"] == "succeeded"
+    assert status["output"]["approval"]["outcome"] == "approved"
+    assert status["output"]["approval"]["by"] == "ada"
+    assert len(deployment_puts(twin)) == 1
+
+
+def test_rejected_approval_deploys_nothing(rollouts: Rollouts, twin: Any) -> None:
+    instance_id = rollouts.start(request(approval="required"))
+    rollouts.run(instance_id, horizon=timedelta(minutes=30))
+    rollouts.host.raise_event(instance_id, APPROVAL_EVENT, {"approved": False, "by": "bob", "comment": "not today"})
+    status = rollouts.run(instance_id)
+
+    assert status["output"]["status"] == "rejected"
+    assert only_target(status)["phase"] == "rejected"
+    assert "not today" in "\n".join(render_summary(status["output"]))
+    assert deployment_puts(twin) == []
+    assert backends_in(twin, "apim-one") == {}
+
+
+def test_approval_that_never_comes_times_out_and_rejects(rollouts: Rollouts, twin: Any) -> None:
+    instance_id = rollouts.start(request(approval="required"), approval_timeout=600)
+    status = rollouts.run(instance_id, horizon=timedelta(minutes=5))
+    assert status["customStatus"]["phase"] == "awaitingApproval"
+
+    rollouts.host.advance_time(timedelta(minutes=6))
+    status = rollouts.run(instance_id)
+
+    assert status["output"]["status"] == "rejected"
+    assert status["output"]["approval"]["outcome"] == "timed_out"
+    assert deployment_puts(twin) == []
+
+
+def test_on_destructive_gates_a_change_that_drops_a_pool_member(rollouts: Rollouts, twin: Any) -> None:
+    first = rollouts.start(request(approval="onDestructive"))
+    assert rollouts.run(first)["output"]["status"] == "succeeded"
+
+    shrunk = request(approval="onDestructive", backends=[b for b in BACKENDS if b["name"] != "aoai-westus"])
+    second = rollouts.start(shrunk)
+    status = rollouts.run(second, horizon=timedelta(minutes=30))
+
+    assert status["customStatus"]["phase"] == "awaitingApproval"
+    waiting = next(iter(status["customStatus"]["targets"].values()))
+    assert waiting["whatIf"]["Modify"] >= 1
+    assert "lose properties" in status["customStatus"]["approval"]["reason"]
+
+    rollouts.host.raise_event(second, APPROVAL_EVENT, {"approved": True, "by": "ada"})
+    status = rollouts.run(second)
+    assert status["output"]["status"] == "succeeded"
+    members = [s["id"].rsplit("/", 1)[-1] for s in backends_in(twin, "apim-one")["aoai-pool"]["pool"]["services"]]
+    assert members == ["aoai-eastus", "aoai-sweden"]
+
+
+def test_a_failed_deployment_is_diagnosed(rollouts: Rollouts, twin: Any) -> None:
+    # The Consumption tier has no backend pools nor circuit breakers: ARM's preflight passes, APIM refuses.
+    twin.apim.create_service(SUB, "rg-gw", "apim-consumption", sku="Consumption")
+    instance_id = rollouts.start(request(target("apim-consumption")))
+    status = rollouts.run(instance_id)
+
+    assert status["output"]["status"] == "failed"
+    result = only_target(status)["result"]
+    assert result["stage"] == "deploy"
+    assert result["provisioningState"] == "Failed"
+    assert result["error"]["code"] == "DeploymentFailed"
+    diagnoses = result["diagnoses"]
+    assert diagnoses, "every failed operation is diagnosed"
+    assert {d["code"] for d in diagnoses} == {"ValidationError"}
+    assert all("Consumption" in d["message"] for d in diagnoses)
+    assert all(d["resourceType"] == "Microsoft.ApiManagement/service/backends" for d in diagnoses)
+    assert all(d["fix"] for d in diagnoses)
+    # No earlier successful deployment in this resource group: ARM had nothing to roll back to.
+    assert result["rollback"]["ran"] is False
+    summary = "\n".join(render_summary(status["output"]))
+    assert "FAILED" in summary and "Consumption" in summary
+
+
+def test_waves_run_in_order_and_a_failure_halts_the_rest(rollouts: Rollouts, twin: Any) -> None:
+    twin.apim.create_service(SUB, "rg-gw", "apim-consumption", sku="Consumption")
+    body = request(target("apim-one", wave=1), target("apim-consumption", wave=2), target("apim-three", wave=3))
+    instance_id = rollouts.start(body)
+    status = rollouts.run(instance_id)
+
+    phases = {key.rsplit("/", 1)[-1]: t["phase"] for key, t in status["output"]["targets"].items()}
+    assert phases == {"apim-one": "verified", "apim-consumption": "failed", "apim-three": "skipped"}
+    assert status["output"]["status"] == "failed"
+    assert status["output"]["halted"]["wave"] == 2
+    # Wave 3 never reached ARM.
+    assert all("apim-three" not in json.dumps(r["body"] or {}) for r in deployment_puts(twin))
+    assert backends_in(twin, "apim-three") == {}
+
+
+def test_arm_throttling_and_server_errors_on_every_route_are_survived(rollouts: Rollouts, twin: Any) -> None:
+    from twin.faults import parse_rule
+
+    for route in ("arm.deployments.validate", "arm.deployments.whatif", "arm.deployments.put",
+                  "arm.deployments.get", "apim.backends.list"):
+        twin.faults.add(parse_rule({"route": route, "kind": "throttle", "retryAfter": 17, "count": 1}))
+        twin.faults.add(parse_rule({"route": route, "kind": "error", "status": 503, "count": 1, "skip": 1}))
+    start = rollouts.host.now
+    instance_id = rollouts.start(request())
+    status = rollouts.run(instance_id)
+
+    assert status["output"]["status"] == "succeeded"
+    faulted = [r for r in twin.captured() if r["fault"] is not None]
+    assert {r["route"] for r in faulted} >= {"arm.deployments.validate", "arm.deployments.put", "apim.backends.list"}
+    assert len(deployment_puts(twin)) >= 2  # the throttled PUT, then the one that landed
+    # Each 429 asked for 17 s and the orchestration waited at least that long on a durable timer.
+    assert rollouts.host.now - start >= timedelta(seconds=17 * 3)
+
+
+def test_a_restart_mid_poll_reattaches_to_the_same_deployment(rollouts: Rollouts, twin: Any) -> None:
+    # The host dies after the deployment was submitted but before the activity's result was recorded:
+    # the activity runs again and must find the deployment, not submit a second one.
+    rollouts.host.crash_after_next_activity("arm_start_deployment")
+    instance_id = rollouts.start(request())
+    status = rollouts.run(instance_id)
+
+    runs = [a for a in rollouts.host.activity_executions if a.name == "arm_start_deployment"]
+    assert [a.delivery for a in runs] == [1, 2]
+    assert status["output"]["status"] == "succeeded"
+    assert only_target(status)["result"]["attached"] is True
+    puts = deployment_puts(twin)
+    assert len(puts) == 1, "exactly one PUT of the deployment"

@@ -1,0 +1,78 @@
+"""The function app's infrastructure: keyless storage, identity-based settings, least-privilege roles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bicep_drift_check import _split_types
+from pycep import BicepParser
+
+APP = Path(__file__).resolve().parents[2] / "infra" / "app"
+OWNER = "8e3af657-a8ff-443d-a75c-2fe8c4bcb635"
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+USER_ACCESS_ADMIN = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    text, _ = _split_types(path.read_text(encoding="utf-8"))
+    return BicepParser().parse(text=text)
+
+
+def _resources(module: str) -> dict[str, Any]:
+    return _parse(APP / "modules" / module)["resources"]
+
+
+def test_storage_accepts_no_shared_key() -> None:
+    props = _resources("storage.bicep")["storage"]["config"]["properties"]
+    assert props["allowSharedKeyAccess"] is False
+    assert props["allowBlobPublicAccess"] is False
+    assert props["minimumTlsVersion"] == "TLS1_2"
+
+
+def test_host_settings_are_identity_based() -> None:
+    variables = _parse(APP / "modules" / "functionapp.bicep")["variables"]
+    settings = variables["hostSettings"]["value"]
+    assert settings["AzureWebJobsStorage__accountName"] == "storageAccountName"
+    assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+    assert settings["AzureWebJobsStorage__clientId"] == "identityClientId"
+    assert settings["AZURE_CLIENT_ID"] == "identityClientId"
+    assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in settings
+    assert not [name for name in settings if "ConnectionString" in name or name == "AzureWebJobsStorage"]
+    # Flex Consumption rejects these: the runtime is declared in functionAppConfig.
+    assert "FUNCTIONS_WORKER_RUNTIME" not in settings and "FUNCTIONS_EXTENSION_VERSION" not in settings
+
+
+def test_breakerpanel_settings_reach_the_app() -> None:
+    module = _parse(APP / "main.bicep")["modules"]["functionApp"]
+    settings = module["config"]["params"]["breakerpanelSettings"]
+    assert settings["BREAKERPANEL_CREDENTIAL"] == "default"
+    assert {"BREAKERPANEL_ARM_ENDPOINT", "BREAKERPANEL_LOGS_ENDPOINT", "BREAKERPANEL_TARGETS"} <= set(settings)
+
+
+def test_plan_is_flex_consumption_running_python_311() -> None:
+    resources = _resources("functionapp.bicep")
+    assert resources["plan"]["config"]["sku"] == {"tier": "FlexConsumption", "name": "FC1"}
+    app_config = resources["app"]["config"]["properties"]["functionAppConfig"]
+    assert app_config["runtime"] == {"name": "python", "version": "3.11"}
+    assert app_config["deployment"]["storage"]["authentication"]["type"] == "UserAssignedIdentity"
+    assert resources["app"]["config"]["identity"]["type"] == "UserAssigned"
+
+
+@pytest.mark.parametrize("module", ["identity.bicep", "apim-access.bicep"])
+def test_role_assignments_are_named_by_guid_and_grant_no_broad_role(module: str) -> None:
+    parsed = _parse(APP / "modules" / module)
+    role_ids = {name: entry["value"] for name, entry in parsed["variables"].items()}
+    assignments = {
+        name: entry
+        for name, entry in parsed["resources"].items()
+        if entry["type"] == "Microsoft.Authorization/roleAssignments"
+    }
+    assert assignments
+    for name, entry in assignments.items():
+        config = entry["config"]
+        assert config["name"]["function"]["type"] == "guid", name
+        assert config["properties"]["principalType"] == "ServicePrincipal", name
+        role_var = config["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+        assert role_ids[role_var] not in (OWNER, CONTRIBUTOR, USER_ACCESS_ADMIN), name
