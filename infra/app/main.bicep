@@ -117,7 +117,12 @@ module functionApp 'modules/functionapp.bicep' = {
       BREAKERPANEL_LOGS_ENDPOINT: logsEndpoint
       BREAKERPANEL_CREDENTIAL: 'default'
       BREAKERPANEL_TARGETS: string(targets)
-      BREAKERPANEL_WORKSPACE_ID: monitoring.outputs.workspaceCustomerId
+      BREAKERPANEL_TASK_HUB: 'breakerpanel'
+      BREAKERPANEL_DEPLOYER_ROLE: 'Rollout.Deploy'
+      BREAKERPANEL_APPROVER_ROLE: 'Rollout.Approve'
+      BREAKERPANEL_APPROVAL_TIMEOUT: 'P1D'
+      BREAKERPANEL_DEPLOY_TIMEOUT: 'PT2H'
+      BREAKERPANEL_SDK_RETRY_TOTAL: '0'
     }
     tags: union(tags, {
       'azd-service-name': 'api'
@@ -151,7 +156,7 @@ output workbookId string = monitoring.outputs.workbookId
 // Definitions      //
 // ================ //
 
-@description('One APIM instance the app manages; the same shape as a rollout request target.')
+@description('One APIM instance the app may change: the shape of BREAKERPANEL_TARGETS (breakerpanel/targets.py).')
 type targetType = {
   @description('Required. Subscription of the APIM instance.')
   subscriptionId: string
@@ -162,7 +167,6 @@ type targetType = {
   @description('Required. Name of the APIM instance.')
   apimName: string
 
-  @description('Optional. Rollout wave; waves run in ascending order.')
-  @minValue(1)
-  wave: int?
+  @description('Optional. Resource id of the Log Analytics workspace that receives this instance\'s gateway logs; the rollout points the gateway\'s diagnostic setting at it.')
+  logAnalyticsWorkspaceId: string?
 }
