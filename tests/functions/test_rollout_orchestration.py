@@ -292,3 +292,27 @@ def test_a_restart_mid_poll_reattaches_to_the_same_deployment(rollouts: Rollouts
     assert only_target(status)["result"]["attached"] is True
     puts = deployment_puts(twin)
     assert len(puts) == 1, "exactly one PUT of the deployment"
+
+
+def test_a_template_arm_rejects_stops_the_rollout_at_validate(
+    rollouts: Rollouts, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import activities.deployments as deployments
+
+    broken = copy.deepcopy(deployments.gateway_template())
+    broken["variables"]["retryCount"] = "[noSuchFunction(parameters('backends'))]"
+    monkeypatch.setattr(deployments, "gateway_template", lambda: broken)
+
+    instance_id = rollouts.start(request())
+    status = rollouts.run(instance_id)
+
+    assert status["output"]["status"] == "failed"
+    entry = only_target(status)
+    assert entry["phase"] == "failed"
+    assert entry["failure"]["stage"] == "validate"
+    assert entry["failure"]["error"]["code"] == "InvalidTemplate"
+    assert any("noSuchFunction" in d["message"] for d in entry["failure"]["diagnoses"])
+    # Nothing reached a deployment, and the what-if was not even asked.
+    assert deployment_puts(twin) == []
+    assert twin.captured("arm.deployments.whatif") == []
+    assert "InvalidTemplate" in "\n".join(render_summary(status["output"]))
