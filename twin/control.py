@@ -8,6 +8,9 @@ POST   /_twin/faults                  add one rule (twin/faults.py documents the
 PUT    /_twin/faults                  replace all rules with the posted list
 DELETE /_twin/faults                  remove all rules
 POST   /_twin/logs/rows               append ApiManagementGatewayLogs rows: {"rows": [{column: value}]}
+PUT    /_twin/logs/clock              pin Log Analytics' "now" (ago(), timespans): {"now": iso} or {"now": null}
+GET    /_twin/logs/clock              the pinned "now", if any
+POST   /_twin/apim/services           create an APIM instance: {subscriptionId, resourceGroup, name, sku?, location?}
 GET    /_twin/health                  liveness
 """
 

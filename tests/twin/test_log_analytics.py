@@ -1,0 +1,341 @@
+"""The twin's Log Analytics: seeded ApiManagementGatewayLogs rows queried with KQL through the real
+LogsQueryClient over HTTPS, read back through breakerpanel.azure.logs_rows.
+
+Every expected figure is computed in the test from the rows it seeds, not copied from an answer.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+from azure.core.exceptions import HttpResponseError
+from azure.monitor.query import LogsQueryStatus
+
+from breakerpanel.azure.logs_rows import rows_from_result
+from twin.app import TwinConfig
+from twin.log_analytics.state import LogsState
+from twin.log_analytics.timespan import TimespanError, parse_timespan
+
+WORKSPACE = "63613592-b6f7-4c3d-a390-22ba13102111"
+T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
+NOW = T0 + timedelta(minutes=5)
+
+WATCHDOG_KQL = """ApiManagementGatewayLogs
+| summarize requests=count(),
+            failures=countif(BackendResponseCode >= 500 or BackendResponseCode == 429),
+            throttled=countif(BackendResponseCode == 429),
+            lastSeen=max(TimeGenerated)
+  by BackendId, bin(TimeGenerated, 1m)
+| order by BackendId asc, TimeGenerated asc"""
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _traffic() -> list[dict[str, Any]]:
+    """Three backends over four minutes: healthy, throttled (429) and failing (5xx), mixed with 200s."""
+    plan = [
+        # (seconds after T0, backend, backend status, backend time ms)
+        (5, "aoai-eastus", 200, 120),
+        (20, "aoai-eastus", 200, 80),
+        (50, "aoai-westus", 429, 3),
+        (65, "aoai-westus", 429, 4),
+        (70, "aoai-westus", 200, 150),
+        (90, "aoai-swedencentral", 503, 30),
+        (100, "aoai-swedencentral", 500, 31),
+        (130, "aoai-eastus", 200, 95),
+        (170, "aoai-swedencentral", 502, 29),
+        (200, "aoai-westus", 429, 2),
+        (230, "aoai-eastus", 200, 101),
+    ]
+    return [
+        {
+            "TimeGenerated": _iso(T0 + timedelta(seconds=offset)),
+            "BackendId": backend,
+            "BackendResponseCode": status,
+            "ResponseCode": status,
+            "BackendTime": backend_ms,
+            "IsRequestSuccess": status < 400,
+            "RequestHeaders": {"x-request-id": f"req-{offset}"},
+            "Region": "East US",
+        }
+        for offset, backend, status, backend_ms in plan
+    ]
+
+
+def _minute(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment.replace(second=0, microsecond=0)
+
+
+@pytest.fixture
+def seeded(twin: Any, twin_server: Any) -> list[dict[str, Any]]:
+    """The twin holding `_traffic()` rows, its clock pinned at NOW; seeded and pinned over the control API."""
+    rows = _traffic()
+    verify = str(twin_server.ca_path)
+    added = requests.post(f"{twin_server.url}/_twin/logs/rows", json={"rows": rows}, verify=verify, timeout=10)
+    assert added.status_code == 200 and added.json() == {"added": len(rows)}
+    clock = requests.put(f"{twin_server.url}/_twin/logs/clock", json={"now": _iso(NOW)}, verify=verify, timeout=10)
+    assert clock.status_code == 200 and clock.json()["pinned"] is True
+    return rows
+
+
+def _query(logs: Any, kql: str, timespan: Any = None) -> list[dict[str, Any]]:
+    result = logs.query_workspace(WORKSPACE, kql, timespan=timespan)
+    assert result.status == LogsQueryStatus.SUCCESS
+    return rows_from_result(result)
+
+
+# --- the watchdog's aggregation -------------------------------------------------------------------------
+
+
+def test_watchdog_summarize_per_backend_and_minute(logs, seeded):
+    got = _query(logs, WATCHDOG_KQL)
+
+    expected: dict[tuple[str, datetime], dict[str, Any]] = {}
+    for row in seeded:
+        key = (row["BackendId"], _minute(row["TimeGenerated"]))
+        slot = expected.setdefault(key, {"requests": 0, "failures": 0, "throttled": 0, "lastSeen": None})
+        code = row["BackendResponseCode"]
+        slot["requests"] += 1
+        slot["failures"] += int(code >= 500 or code == 429)
+        slot["throttled"] += int(code == 429)
+        seen = datetime.fromisoformat(row["TimeGenerated"].replace("Z", "+00:00"))
+        slot["lastSeen"] = max(filter(None, [slot["lastSeen"], seen]))
+
+    assert [(r["BackendId"], r["TimeGenerated"]) for r in got] == sorted(expected)
+    for r in got:
+        want = expected[(r["BackendId"], r["TimeGenerated"])]
+        assert {k: r[k] for k in want} == want
+        assert type(r["requests"]) is int and isinstance(r["lastSeen"], datetime)
+        assert r["TimeGenerated"].tzinfo == UTC
+    westus_failures = sum(r["failures"] for r in got if r["BackendId"] == "aoai-westus")
+    assert westus_failures == 3
+
+
+def test_watchdog_query_bounded_by_timespan(logs, seeded):
+    """timespan=2 minutes ending at the pinned clock keeps rows from NOW-2m .. NOW only."""
+    got = _query(logs, WATCHDOG_KQL, timespan=timedelta(minutes=2))
+    start = NOW - timedelta(minutes=2)
+    inside = [r for r in seeded if datetime.fromisoformat(r["TimeGenerated"].replace("Z", "+00:00")) >= start]
+    assert sum(r["requests"] for r in got) == len(inside)
+    assert all(r["TimeGenerated"] >= _minute(_iso(start)) for r in got)
+
+
+# --- one test per KQL construct -------------------------------------------------------------------------
+
+
+def test_where_project_extend(logs, seeded):
+    got = _query(
+        logs,
+        "ApiManagementGatewayLogs | where BackendResponseCode == 429 "
+        "| extend slowMs = BackendTime * 10 | project TimeGenerated, BackendId, slowMs, IsRequestSuccess",
+    )
+    throttled = [r for r in seeded if r["BackendResponseCode"] == 429]
+    assert len(got) == len(throttled)
+    assert list(got[0]) == ["TimeGenerated", "BackendId", "slowMs", "IsRequestSuccess"]
+    assert sorted(r["slowMs"] for r in got) == sorted(r["BackendTime"] * 10 for r in throttled)
+    assert all(r["IsRequestSuccess"] is False and r["BackendId"] == "aoai-westus" for r in got)
+
+
+def test_arg_max_latest_row_per_backend(logs, seeded):
+    got = _query(
+        logs,
+        "ApiManagementGatewayLogs | summarize arg_max(TimeGenerated, BackendResponseCode) by BackendId "
+        "| order by BackendId asc",
+    )
+    latest: dict[str, dict[str, Any]] = {}
+    for row in seeded:
+        if row["BackendId"] not in latest or row["TimeGenerated"] > latest[row["BackendId"]]["TimeGenerated"]:
+            latest[row["BackendId"]] = row
+    assert [r["BackendId"] for r in got] == sorted(latest)
+    for r in got:
+        assert r["BackendResponseCode"] == latest[r["BackendId"]]["BackendResponseCode"]
+        assert _iso(r["TimeGenerated"]) == latest[r["BackendId"]]["TimeGenerated"]
+
+
+def test_toscalar_in_let(logs, seeded):
+    got = _query(
+        logs,
+        "let busiest = toscalar(ApiManagementGatewayLogs | summarize n=count() by BackendId "
+        "| top 1 by n desc | project BackendId);\n"
+        "ApiManagementGatewayLogs | where BackendId == busiest | count",
+    )
+    counts = Counter(r["BackendId"] for r in seeded)
+    assert got == [{"Count": counts.most_common(1)[0][1]}]
+
+
+def test_order_by_and_take(logs, seeded):
+    got = _query(logs, "ApiManagementGatewayLogs | order by TimeGenerated desc | take 3 | project TimeGenerated")
+    newest = sorted((r["TimeGenerated"] for r in seeded), reverse=True)[:3]
+    assert [_iso(r["TimeGenerated"]) for r in got] == newest
+
+
+def test_distinct(logs, seeded):
+    got = _query(logs, "ApiManagementGatewayLogs | distinct BackendId | order by BackendId asc")
+    assert [r["BackendId"] for r in got] == sorted({r["BackendId"] for r in seeded})
+
+
+def test_ago_follows_the_pinned_clock(logs, seeded):
+    got = _query(logs, "ApiManagementGatewayLogs | where TimeGenerated > ago(90s) | project TimeGenerated")
+    cutoff = NOW - timedelta(seconds=90)
+    want = sorted(r["TimeGenerated"] for r in seeded if r["TimeGenerated"] > _iso(cutoff))
+    assert want  # the seeded traffic has rows on both sides of the cut-off
+    assert sorted(_iso(r["TimeGenerated"]) for r in got) == want
+
+
+def test_dynamic_column_round_trips_as_json(logs, seeded):
+    got = _query(logs, "ApiManagementGatewayLogs | take 1 | project RequestHeaders, Region, Type")
+    assert isinstance(got[0]["RequestHeaders"], dict) and got[0]["RequestHeaders"]["x-request-id"].startswith("req-")
+    # Log Analytics fills Type with the table's name.
+    assert got[0]["Region"] == "East US" and got[0]["Type"] == "ApiManagementGatewayLogs"
+
+
+# --- the timespan parameter -----------------------------------------------------------------------------
+
+
+def test_timespan_start_end_and_start_duration(logs, seeded):
+    start, end = T0 + timedelta(seconds=60), T0 + timedelta(seconds=120)
+    in_window = sum(1 for r in seeded if _iso(start) <= r["TimeGenerated"] <= _iso(end))
+    by_end = _query(logs, "ApiManagementGatewayLogs | count", timespan=(start, end))
+    by_duration = _query(logs, "ApiManagementGatewayLogs | count", timespan=(start, timedelta(seconds=60)))
+    unbounded = _query(logs, "ApiManagementGatewayLogs | count", timespan=None)
+    assert by_end == by_duration == [{"Count": in_window}]
+    assert unbounded == [{"Count": len(seeded)}]
+
+
+def test_sdk_request_reaches_the_twin_as_sent(logs, seeded, twin):
+    logs.query_workspace(WORKSPACE, "ApiManagementGatewayLogs | take 1", timespan=timedelta(hours=1))
+    [call] = twin.captured("logs.query")
+    assert call["path"] == f"/v1/workspaces/{WORKSPACE}/query"
+    assert call["body"] == {"query": "ApiManagementGatewayLogs | take 1", "timespan": "PT3600.0S", "workspaces": None}
+
+
+def test_prefer_options_are_accepted(logs, seeded):
+    result = logs.query_workspace(
+        WORKSPACE, "ApiManagementGatewayLogs | count", timespan=None, server_timeout=30, include_statistics=True
+    )
+    assert rows_from_result(result) == [{"Count": len(seeded)}]
+
+
+def test_parse_timespan_forms():
+    now = NOW
+    assert parse_timespan("PT1H", now) == (now - timedelta(hours=1), now)
+    assert parse_timespan("PT3600.0S", now) == (now - timedelta(hours=1), now)
+    assert parse_timespan("P1DT30M", now) == (now - timedelta(days=1, minutes=30), now)
+    assert parse_timespan("2024-05-01T10:00:00Z/2024-05-01T10:15:00Z", now) == (T0, T0 + timedelta(minutes=15))
+    assert parse_timespan("2024-05-01T10:00:00.000Z/PT15M", now) == (T0, T0 + timedelta(minutes=15))
+    with pytest.raises(TimespanError, match="'T'"):
+        parse_timespan("P1H", now)
+    with pytest.raises(TimespanError, match="months"):
+        parse_timespan("P1M", now)
+    with pytest.raises(TimespanError, match="ends before"):
+        parse_timespan("2024-05-01T10:15:00Z/2024-05-01T10:00:00Z", now)
+
+
+# --- errors ---------------------------------------------------------------------------------------------
+
+
+def test_syntax_error_is_400_with_the_engine_message(logs, twin):
+    with pytest.raises(HttpResponseError) as caught:
+        logs.query_workspace(WORKSPACE, "ApiManagementGatewayLogs | wherex", timespan=None)
+    assert caught.value.status_code == 400
+    assert caught.value.error.code == "BadArgumentError"
+    body = caught.value.response.json()["error"]
+    assert body["innererror"]["code"] == "SyntaxError" and body["correlationId"]
+    # The SDK surfaces the deepest innererror message: the engine's own words with the position.
+    assert "mismatched input" in caught.value.model.message
+    assert body["innererror"]["innererror"]["line"] == 1
+
+
+def test_unknown_column_is_a_semantic_400(logs, twin):
+    with pytest.raises(HttpResponseError) as caught:
+        logs.query_workspace(WORKSPACE, "ApiManagementGatewayLogs | where NoSuchColumn == 1", timespan=None)
+    assert caught.value.status_code == 400
+    assert caught.value.response.json()["error"]["innererror"]["code"] == "SemanticError"
+    assert "NoSuchColumn" in caught.value.model.message
+
+
+def test_kql_the_engine_cannot_run_is_refused_by_name(logs, twin):
+    with pytest.raises(HttpResponseError) as caught:
+        logs.query_workspace(
+            WORKSPACE,
+            "ApiManagementGatewayLogs | make-series n=count() on TimeGenerated step 1m by BackendId",
+            timespan=None,
+        )
+    assert caught.value.status_code == 400
+    assert "MakeSeriesOperator" in caught.value.model.message
+
+
+def test_bad_timespan_is_400(logs, twin, twin_server):
+    reply = requests.post(
+        f"{twin_server.url}/v1/workspaces/{WORKSPACE}/query",
+        json={"query": "ApiManagementGatewayLogs | count", "timespan": "P1H"},
+        headers={"Authorization": "Bearer t"},
+        verify=str(twin_server.ca_path),
+        timeout=10,
+    )
+    assert reply.status_code == 400
+    assert "'T'" in reply.json()["error"]["innererror"]["message"]
+
+
+def test_throttle_fault_surfaces_as_429(logs, twin, twin_server):
+    fault = requests.post(
+        f"{twin_server.url}/_twin/faults",
+        json={"route": "logs.query", "kind": "throttle", "retryAfter": 7, "count": 1},
+        verify=str(twin_server.ca_path),
+        timeout=10,
+    )
+    assert fault.status_code == 201
+    with pytest.raises(HttpResponseError) as caught:
+        logs.query_workspace(WORKSPACE, "ApiManagementGatewayLogs | count", timespan=None)
+    assert caught.value.status_code == 429
+    assert caught.value.response.headers["Retry-After"] == "7"
+    # count=1: the next call is answered.
+    assert rows_from_result(logs.query_workspace(WORKSPACE, "ApiManagementGatewayLogs | count", timespan=None)) == [
+        {"Count": 0}
+    ]
+
+
+# --- seeding rows ---------------------------------------------------------------------------------------
+
+
+def test_append_rows_rejects_unknown_column_naming_row_and_column():
+    state = LogsState(TwinConfig())
+    good = {"TimeGenerated": "2024-05-01T10:00:00Z", "BackendId": "a"}
+    with pytest.raises(ValueError, match=r"row 1: unknown column\(s\) \['backendId'\]"):
+        state.append_rows([good, {"TimeGenerated": "2024-05-01T10:00:00Z", "backendId": "a"}])
+    assert state.row_count == 0  # all or none
+
+
+def test_append_rows_checks_value_types():
+    state = LogsState(TwinConfig())
+    with pytest.raises(ValueError, match=r"row 0: column 'BackendResponseCode' \(int\) cannot hold '503'"):
+        state.append_rows([{"TimeGenerated": "2024-05-01T10:00:00Z", "BackendResponseCode": "503"}])
+    with pytest.raises(ValueError, match=r"row 0: column 'TimeGenerated' \(datetime\) is required"):
+        state.append_rows([{"BackendId": "a"}])
+    with pytest.raises(ValueError, match=r"column 'IsRequestSuccess' \(bool\)"):
+        state.append_rows([{"TimeGenerated": "2024-05-01T10:00:00Z", "IsRequestSuccess": 1}])
+    assert state.append_rows([{"TimeGenerated": T0, "BackendTime": 2**40, "_BilledSize": 3}]) == 1
+
+
+def test_control_api_refuses_bad_rows_with_the_reason(twin, twin_server):
+    reply = requests.post(
+        f"{twin_server.url}/_twin/logs/rows",
+        json={"rows": [{"TimeGenerated": "yesterday"}]},
+        verify=str(twin_server.ca_path),
+        timeout=10,
+    )
+    assert reply.status_code == 400
+    assert "row 0: column 'TimeGenerated'" in reply.json()["error"]["message"]
+
+
+def test_reset_forgets_rows_and_frees_the_clock(twin, seeded):
+    assert twin.logs.row_count == len(seeded) and twin.logs.pinned_now == NOW
+    twin.reset()
+    assert twin.logs.row_count == 0 and twin.logs.pinned_now is None

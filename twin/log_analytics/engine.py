@@ -1,0 +1,136 @@
+"""The KQL engine behind the twin's Log Analytics: DuckDB holding the rows, duckdb-kql running the KQL.
+
+Rows live in a private table; each query sees `ApiManagementGatewayLogs` as a view of them narrowed to the
+request's timespan, so the same KQL text runs here and in Azure. `ago()` and `now()` read the `now` given
+to `run` (duckdb-kql's query_now), so relative time follows the twin's controllable clock.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import duckdb
+import duckdb_kql
+from duckdb_kql import KqlError, KqlSchemaError, KqlSyntaxError, KqlUnsupportedError
+
+from twin.log_analytics import results
+from twin.log_analytics.rows import to_utc_naive
+from twin.log_analytics.schema import COLUMNS, DUCKDB_TYPES, TABLE
+
+_STORE = "_twin_gateway_rows"
+# Kusto types bound as text and cast by DuckDB (JSON has no list literal of its own; UUIDs go as strings).
+_TEXT_BOUND = frozenset({"dynamic", "guid"})
+_LIST_TYPE = {"dynamic": "VARCHAR", "guid": "VARCHAR"}
+_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+RejectionKind = Literal["syntax", "semantic", "unsupported", "runtime"]
+
+
+@dataclass(frozen=True)
+class QueryRejected(Exception):
+    """The engine refused the query; `message` is the engine's own words."""
+
+    kind: RejectionKind
+    message: str
+    line: int | None = None
+    pos: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _timestamp_literal(moment: datetime) -> str:
+    return f"TIMESTAMP '{to_utc_naive(moment).strftime(_TIMESTAMP_FORMAT)}'"
+
+
+# Every connection the engines opened, kept until the interpreter exits. The last reference to an engine
+# can be dropped by a daemon thread of the HTTPS server while Python finalizes; DuckDB's connection destructor
+# then needs the GIL, which that thread can no longer take, and the process aborts ("FATAL: exception not
+# rethrown"). Held here, connections are destroyed by the main thread at exit, after being closed by atexit.
+_CONNECTIONS: list[duckdb.DuckDBPyConnection] = []
+
+
+@atexit.register
+def _close_all() -> None:
+    for con in _CONNECTIONS:
+        con.close()
+
+
+class LogsEngine:
+    def __init__(self) -> None:
+        # One connection, used by one thread at a time: DuckDB connections are not safe to share concurrently.
+        self._lock = threading.Lock()
+        self._con = duckdb_kql.connect()
+        _CONNECTIONS.append(self._con)
+        columns = ", ".join(f"{_quote(name)} {DUCKDB_TYPES[kind]}" for name, kind in COLUMNS)
+        self._con.execute(f"CREATE TABLE {_STORE} ({columns})")
+        self._window(None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._con.execute(f"DELETE FROM {_STORE}")
+
+    def insert(self, prepared: list[tuple[Any, ...]]) -> int:
+        if not prepared:
+            return 0
+        # One statement for the whole batch, each column bound as a list and unnested side by side: DuckDB's
+        # executemany runs one statement per row, about 250 rows a second here.
+        columns = list(zip(*prepared, strict=True))
+        lists = [
+            list(values) if kind not in _TEXT_BOUND else [None if v is None else str(v) for v in values]
+            for (_, kind), values in zip(COLUMNS, columns, strict=True)
+        ]
+        select = ", ".join(
+            f"CAST(unnest(CAST(? AS {_LIST_TYPE.get(kind, DUCKDB_TYPES[kind])}[])) AS {DUCKDB_TYPES[kind]})"
+            for _, kind in COLUMNS
+        )
+        with self._lock:
+            self._con.execute(f"INSERT INTO {_STORE} SELECT {select}", lists)
+        return len(prepared)
+
+    def count(self) -> int:
+        with self._lock:
+            found = self._con.execute(f"SELECT count(*) FROM {_STORE}").fetchone()
+        return int(found[0]) if found else 0
+
+    def _window(self, bounds: tuple[datetime, datetime] | None) -> None:
+        where = ""
+        if bounds is not None:
+            start, end = bounds
+            where = f" WHERE TimeGenerated BETWEEN {_timestamp_literal(start)} AND {_timestamp_literal(end)}"
+        self._con.execute(f"CREATE OR REPLACE VIEW {TABLE} AS SELECT * FROM {_STORE}{where}")
+
+    def run(self, kql: str, *, now: datetime, bounds: tuple[datetime, datetime] | None) -> dict[str, Any]:
+        """Run `kql` over the rows inside `bounds` (inclusive) and answer Log Analytics' table JSON."""
+        with self._lock:
+            self._window(bounds)
+            try:
+                relation = duckdb_kql.kql(self._con, kql, query_now=now, allow_write=False)
+                names = list(relation.columns)
+                types = list(relation.types)
+                rows = relation.fetchall()
+            except KqlSyntaxError as exc:
+                span = exc.diagnostics[0].span if exc.diagnostics else None
+                raise QueryRejected(
+                    "syntax", str(exc), span.line if span else None, span.column if span else None
+                ) from None
+            except KqlUnsupportedError as exc:
+                span = exc.span
+                raise QueryRejected(
+                    "unsupported", str(exc), span.line if span else None, span.column if span else None
+                ) from None
+            except (KqlSchemaError, duckdb.BinderException, duckdb.CatalogException) as exc:
+                raise QueryRejected("semantic", str(exc)) from None
+            except (KqlError, duckdb.Error) as exc:
+                raise QueryRejected("runtime", str(exc)) from None
+            finally:
+                self._window(None)
+        return results.table(names, types, rows)

@@ -1,0 +1,79 @@
+"""Handlers of the Log Analytics query API and of the twin's Log Analytics clock control."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from twin.errors import TwinError
+from twin.http import Request, Response
+from twin.log_analytics.engine import QueryRejected
+from twin.log_analytics.errors import LogAnalyticsError
+from twin.log_analytics.results import format_datetime
+from twin.log_analytics.timespan import TimespanError, parse_instant
+
+if TYPE_CHECKING:
+    from twin.app import Twin
+
+
+def _body(request: Request) -> dict[str, Any]:
+    try:
+        return request.json_object()
+    except TwinError as exc:
+        raise LogAnalyticsError.invalid_request(exc.message) from None
+
+
+def query(twin: Twin, request: Request) -> Response:
+    """POST /v1/workspaces/{workspaceId}/query {"query", "timespan"?, "workspaces"?}.
+
+    The `Prefer` header (wait=, include-statistics=, include-render=) is accepted and ignored: the twin
+    answers at once and sends no `statistics` or `render`. `workspaces` is checked and ignored: the twin
+    has one workspace, whatever id the path names.
+    """
+    body = _body(request)
+    kql = body.get("query")
+    if not isinstance(kql, str) or not kql.strip():
+        raise LogAnalyticsError.invalid_request("'query' is required: the KQL text to run, as a string")
+    timespan = body.get("timespan")
+    if timespan is not None and not isinstance(timespan, str):
+        raise LogAnalyticsError.invalid_request("'timespan' must be an ISO-8601 interval string, or null")
+    workspaces = body.get("workspaces")
+    if workspaces is not None and (
+        not isinstance(workspaces, list) or not all(isinstance(item, str) for item in workspaces)
+    ):
+        raise LogAnalyticsError.invalid_request("'workspaces' must be a list of workspace ids, or null")
+    try:
+        answer = twin.logs.query(kql, timespan)
+    except TimespanError as exc:
+        raise LogAnalyticsError.invalid_request(str(exc)) from None
+    except QueryRejected as exc:
+        raise LogAnalyticsError.rejected(exc) from None
+    return Response(200, answer)
+
+
+def _clock(twin: Twin) -> dict[str, Any]:
+    pinned = twin.logs.pinned_now
+    return {"now": format_datetime(twin.logs.now()), "pinned": pinned is not None}
+
+
+def get_clock(twin: Twin, request: Request) -> Response:
+    return Response(200, _clock(twin))
+
+
+def set_clock(twin: Twin, request: Request) -> Response:
+    """PUT /_twin/logs/clock {"now": "2024-05-01T10:00:00Z"} pins the clock; {"now": null} frees it."""
+    payload = request.json_object()
+    if "now" not in payload:
+        raise TwinError.of(
+            "InvalidControlRequest", detail='body must be {"now": "<ISO-8601 UTC>"} or {"now": null}'
+        )
+    raw = payload["now"]
+    if raw is None:
+        twin.logs.set_now(None)
+    elif isinstance(raw, str):
+        try:
+            twin.logs.set_now(parse_instant(raw))
+        except TimespanError as exc:
+            raise TwinError.of("InvalidControlRequest", detail=f"now: {exc}") from None
+    else:
+        raise TwinError.of("InvalidControlRequest", detail="now must be an ISO-8601 string or null")
+    return Response(200, _clock(twin))

@@ -1,0 +1,39 @@
+"""Routes of the twin's Log Analytics: the v1 query API azure-monitor-query's LogsQueryClient calls.
+
+LogsQueryClient.query_workspace POSTs {endpoint}/v1/workspaces/{workspaceId}/query with JSON
+{"query", "timespan", "workspaces"} (null when not given), a bearer token, and `Prefer` when asked for a
+server timeout, statistics or visualization. There is no api-version query parameter: the version is the
+path's "v1".
+"""
+
+from __future__ import annotations
+
+from twin.http import route
+from twin.log_analytics import handlers
+
+ROUTES = [
+    route(
+        "logs.query",
+        "POST",
+        "/v1/workspaces/{workspaceId}/query",
+        handlers.query,
+        authenticated=True,
+        needs_api_version=False,
+    ),
+    route(
+        "control.logs.clock",
+        "PUT",
+        "/_twin/logs/clock",
+        handlers.set_clock,
+        authenticated=False,
+        needs_api_version=False,
+    ),
+    route(
+        "control.logs.clock.get",
+        "GET",
+        "/_twin/logs/clock",
+        handlers.get_clock,
+        authenticated=False,
+        needs_api_version=False,
+    ),
+]
