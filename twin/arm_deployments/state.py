@@ -1,0 +1,329 @@
+"""ARM deployments in the twin: the deployment history per resource group, its lifecycle, what-if runs, and
+ARM's store of the resources no other twin service owns.
+
+Lifecycle: a PUT validates the template synchronously (ARM does: a bad template is a 400, no deployment) and
+records the deployment as Accepted. Each observation — a poll of its Azure-AsyncOperation URL or a GET of the
+deployment — advances it one step: after `TwinConfig.deployment_poll_steps` observations it is Running, after
+twice that it runs (resources are materialized at that moment) and is Succeeded or Failed. States move on polls,
+never on wall time, so tests are deterministic; a cancel before that moment means nothing is written.
+
+onErrorDeployment: when a deployment fails, the earlier deployment it names (LastSuccessful: the latest that
+succeeded in the group) is run again with its own template and parameters in Complete mode, under its own name
+(the history entry of that deployment is replaced by the rerun, which is why ARM asks for unique names), and the
+failed deployment's `properties.onErrorDeployment` shows {type, deploymentName, provisioningState}. The rerun
+completes within the same poll.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from twin.arm_deployments import errors as _errors  # noqa: F401 - registers ARM's error codes
+from twin.arm_deployments.materialize import execute
+from twin.arm_deployments.records import Deployment, new_guid, now
+from twin.arm_deployments.resources import ResourceStore
+from twin.arm_deployments.template import EvaluatedTemplate, TemplateError, evaluate_template
+from twin.arm_deployments.whatif import predict_changes, what_if_result
+from twin.errors import TwinError
+
+if TYPE_CHECKING:
+    from twin.apim.state import ApimState
+    from twin.app import TwinConfig
+
+MODES = {"incremental": "Incremental", "complete": "Complete"}
+ON_ERROR_TYPES = {"lastsuccessful": "LastSuccessful", "specificdeployment": "SpecificDeployment"}
+# ARM keeps a deployment "active" for at most this long (the DeploymentActive message shows the expiry).
+_ACTIVE_LIFETIME = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class DeploymentRequest:
+    """The body of a PUT / validate / what-if, checked: every problem names the field."""
+
+    mode: str
+    template: dict[str, Any]
+    parameters: dict[str, Any]
+    on_error: dict[str, Any] | None
+
+
+@dataclass
+class WhatIfRun:
+    subscription_id: str
+    result: dict[str, Any]
+    polls: int = 0
+
+
+def _bad(detail: str) -> TwinError:
+    return TwinError.of("InvalidDeploymentRequest", detail=detail)
+
+
+def parse_request(body: dict[str, Any]) -> DeploymentRequest:
+    properties = body.get("properties")
+    if not isinstance(properties, dict):
+        raise _bad("'properties' is required and must be an object holding mode, template and parameters.")
+    mode = properties.get("mode")
+    if not isinstance(mode, str) or mode.lower() not in MODES:
+        raise _bad(f"'properties.mode' must be 'Incremental' or 'Complete', not {mode!r}.")
+    if "templateLink" in properties or "parametersLink" in properties:
+        raise _bad(
+            "'properties.templateLink' and 'parametersLink' are not served by the twin; send the template "
+            "inline in 'properties.template' and the values in 'properties.parameters'."
+        )
+    template = properties.get("template")
+    if not isinstance(template, dict):
+        raise _bad("'properties.template' is required and must be the template JSON object.")
+    parameters = properties.get("parameters")
+    if parameters is None:
+        parameters = {}
+    if not isinstance(parameters, dict):
+        raise _bad('\'properties.parameters\' must be an object: {"name": {"value": ...}}.')
+    on_error = properties.get("onErrorDeployment")
+    if on_error is not None:
+        on_error = _parse_on_error(on_error)
+    return DeploymentRequest(MODES[mode.lower()], template, parameters, on_error)
+
+
+def _parse_on_error(on_error: object) -> dict[str, Any]:
+    if not isinstance(on_error, dict):
+        raise _bad("'properties.onErrorDeployment' must be an object {type, deploymentName?}.")
+    kind = on_error.get("type") or "LastSuccessful"
+    if not isinstance(kind, str) or kind.lower() not in ON_ERROR_TYPES:
+        raise _bad("'properties.onErrorDeployment.type' must be 'LastSuccessful' or 'SpecificDeployment'.")
+    parsed: dict[str, Any] = {"type": ON_ERROR_TYPES[kind.lower()]}
+    name = on_error.get("deploymentName")
+    if parsed["type"] == "SpecificDeployment":
+        if not isinstance(name, str) or not name:
+            raise _bad("'properties.onErrorDeployment.deploymentName' is required with type 'SpecificDeployment'.")
+        parsed["deploymentName"] = name
+    return parsed
+
+
+def _us_time(moment: datetime) -> str:
+    """ARM's DeploymentActive message writes times as '4/4/2020 2:17:07 AM'."""
+    hour = moment.hour % 12 or 12
+    return f"{moment.month}/{moment.day}/{moment.year} {hour}:{moment:%M:%S} {'AM' if moment.hour < 12 else 'PM'}"
+
+
+class ArmState:
+    def __init__(self, config: TwinConfig, apim: ApimState) -> None:
+        self.config = config
+        self.apim = apim
+        self.resources = ResourceStore()
+        self._deployments: dict[tuple[str, str, str], Deployment] = {}
+        self._by_async_id: dict[str, Deployment] = {}
+        self._what_ifs: dict[str, WhatIfRun] = {}
+
+    def reset(self) -> None:
+        self.resources.reset()
+        self._deployments.clear()
+        self._by_async_id.clear()
+        self._what_ifs.clear()
+
+    @staticmethod
+    def _key(subscription_id: str, resource_group: str, name: str) -> tuple[str, str, str]:
+        return (subscription_id.lower(), resource_group.lower(), name.lower())
+
+    def _evaluate(
+        self, subscription_id: str, resource_group: str, name: str, request: DeploymentRequest
+    ) -> EvaluatedTemplate:
+        try:
+            return evaluate_template(
+                request.template,
+                request.parameters,
+                subscription_id=subscription_id,
+                resource_group=resource_group,
+                deployment_name=name,
+            )
+        except TemplateError as exc:
+            if exc.code == "InvalidTemplate":
+                raise TwinError.of("InvalidTemplate", message=exc.message) from None
+            raise TwinError(400, exc.code, exc.message) from None
+
+    # -- deployments --------------------------------------------------------------------------------------------
+
+    def find(self, subscription_id: str, resource_group: str, name: str) -> Deployment | None:
+        return self._deployments.get(self._key(subscription_id, resource_group, name))
+
+    def get(self, subscription_id: str, resource_group: str, name: str) -> Deployment:
+        found = self.find(subscription_id, resource_group, name)
+        if found is None:
+            raise TwinError.of("DeploymentNotFound", name=name)
+        return found
+
+    def in_group(self, subscription_id: str, resource_group: str) -> list[Deployment]:
+        wanted = (subscription_id.lower(), resource_group.lower())
+        return [dep for key, dep in self._deployments.items() if key[:2] == wanted]
+
+    def all_active(self) -> list[Deployment]:
+        return [dep for dep in self._deployments.values() if dep.active]
+
+    def start(
+        self, subscription_id: str, resource_group: str, name: str, body: dict[str, Any]
+    ) -> tuple[Deployment, bool]:
+        """A new run of deployment `name` (created?), Accepted. 409 DeploymentActive while one is running."""
+        existing = self.find(subscription_id, resource_group, name)
+        if existing is not None and existing.active:
+            raise TwinError.of(
+                "DeploymentActive",
+                name=existing.name,
+                started=_us_time(existing.started),
+                expires=_us_time(existing.started + _ACTIVE_LIFETIME),
+            )
+        request = parse_request(body)
+        evaluated = self._evaluate(subscription_id, resource_group, name, request)
+        deployment = Deployment(
+            subscription_id=subscription_id,
+            resource_group=resource_group,
+            name=name,
+            mode=request.mode,
+            template=request.template,
+            parameters=request.parameters,
+            evaluated=evaluated,
+            on_error=request.on_error,
+        )
+        self._deployments[self._key(subscription_id, resource_group, name)] = deployment
+        self._by_async_id[deployment.async_id] = deployment
+        return deployment, existing is None
+
+    def by_async_id(self, async_id: str) -> Deployment | None:
+        return self._by_async_id.get(async_id)
+
+    def observe(self, deployment: Deployment) -> None:
+        """One poll: advance the deployment one step (see the module docstring)."""
+        if not deployment.active:
+            return
+        deployment.polls += 1
+        steps = max(1, self.config.deployment_poll_steps)
+        if deployment.state == "Accepted" and deployment.polls >= steps:
+            deployment.state = "Running"
+        elif deployment.state == "Running" and deployment.polls >= 2 * steps:
+            self._finish(deployment)
+
+    def settle(self, deployment: Deployment) -> None:
+        """Run an active deployment to its end now (the twin's control API uses it)."""
+        if deployment.active:
+            self._finish(deployment)
+
+    def _finish(self, deployment: Deployment) -> None:
+        execute(self.apim, self.resources, deployment)
+        if deployment.state == "Failed" and deployment.on_error is not None:
+            self._roll_back(deployment)
+
+    def cancel(self, deployment: Deployment) -> None:
+        if not deployment.active:
+            raise TwinError.of("DeploymentCannotBeCancelled", name=deployment.name, state=deployment.state)
+        deployment.state = "Canceled"
+        deployment.finished = now()
+
+    def delete(self, subscription_id: str, resource_group: str, name: str) -> None:
+        existing = self.find(subscription_id, resource_group, name)
+        if existing is None:
+            return
+        if existing.active:
+            raise TwinError.of(
+                "DeploymentActive",
+                name=existing.name,
+                started=_us_time(existing.started),
+                expires=_us_time(existing.started + _ACTIVE_LIFETIME),
+            )
+        del self._deployments[self._key(subscription_id, resource_group, name)]
+
+    # -- onErrorDeployment ----------------------------------------------------------------------------------------
+
+    def _rollback_target(self, failed: Deployment) -> Deployment | None:
+        assert failed.on_error is not None
+        candidates = [
+            dep
+            for dep in self.in_group(failed.subscription_id, failed.resource_group)
+            if dep is not failed and dep.state == "Succeeded"
+        ]
+        if failed.on_error["type"] == "SpecificDeployment":
+            wanted = failed.on_error["deploymentName"].lower()
+            return next((dep for dep in candidates if dep.name.lower() == wanted), None)
+        candidates.sort(key=lambda dep: dep.finished or dep.started)
+        return candidates[-1] if candidates else None
+
+    def _roll_back(self, failed: Deployment) -> None:
+        assert failed.on_error is not None
+        target = self._rollback_target(failed)
+        if target is None:
+            failed.on_error_result = {
+                **failed.on_error,
+                "provisioningState": "Failed",
+            }
+            return
+        rerun = Deployment(
+            subscription_id=target.subscription_id,
+            resource_group=target.resource_group,
+            name=target.name,
+            mode="Complete",
+            template=target.template,
+            parameters=target.parameters,
+            evaluated=target.evaluated,
+            on_error=None,
+            state="Running",
+        )
+        try:
+            rerun.evaluated = self._evaluate(
+                target.subscription_id,
+                target.resource_group,
+                target.name,
+                DeploymentRequest("Complete", target.template, target.parameters, None),
+            )
+        except TwinError as exc:
+            rerun.state = "Failed"
+            rerun.finished = now()
+            rerun.error = {"code": exc.code, "message": exc.message}
+        else:
+            execute(self.apim, self.resources, rerun)
+        self._deployments[self._key(target.subscription_id, target.resource_group, target.name)] = rerun
+        self._by_async_id[rerun.async_id] = rerun
+        failed.on_error_result = {
+            "type": failed.on_error["type"],
+            "deploymentName": rerun.name,
+            "provisioningState": rerun.state,
+        }
+
+    # -- validate and what-if --------------------------------------------------------------------------------------
+
+    def validate(self, subscription_id: str, resource_group: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """DeploymentValidateResult for a valid request; the template's errors are raised as ARM's 400."""
+        request = parse_request(body)
+        evaluated = self._evaluate(subscription_id, resource_group, name, request)
+        probe = Deployment(
+            subscription_id=subscription_id,
+            resource_group=resource_group,
+            name=name,
+            mode=request.mode,
+            template=request.template,
+            parameters=request.parameters,
+            evaluated=evaluated,
+            on_error=request.on_error,
+            state="Succeeded",
+        )
+        probe.finished = probe.started
+        result = probe.rest()
+        result["properties"].pop("outputResources", None)  # nothing was provisioned
+        result["properties"]["validatedResources"] = [{"id": resource.id} for resource in evaluated.resources]
+        return result
+
+    def start_what_if(self, subscription_id: str, resource_group: str, name: str, body: dict[str, Any]) -> str:
+        """Compute the changes now (a snapshot of the state at the request) and return the result's token."""
+        request = parse_request(body)
+        evaluated = self._evaluate(subscription_id, resource_group, name, request)
+        changes = predict_changes(self.apim, self.resources, subscription_id, resource_group, evaluated, request.mode)
+        token = new_guid()
+        self._what_ifs[token] = WhatIfRun(subscription_id, what_if_result(changes))
+        return token
+
+    def poll_what_if(self, subscription_id: str, token: str) -> dict[str, Any] | None:
+        """The result, or None while it is still 'running' (TwinConfig.whatif_poll_steps polls answer 202)."""
+        run = self._what_ifs.get(token)
+        if run is None or run.subscription_id.lower() != subscription_id.lower():
+            raise TwinError.of("WhatIfOperationNotFound", token=token)
+        if run.polls < self.config.whatif_poll_steps:
+            run.polls += 1
+            return None
+        return run.result
