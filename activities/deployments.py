@@ -29,16 +29,11 @@ def gateway_template() -> dict[str, Any]:
     return json.loads(GATEWAY_TEMPLATE.read_text())
 
 
-def _properties(payload: dict[str, Any], *, rollback: bool = False) -> dict[str, Any]:
-    properties: dict[str, Any] = {
-        "mode": "Incremental",
-        "template": gateway_template(),
-        "parameters": payload["parameters"],
-    }
-    if rollback:
-        # ARM re-runs the last successful deployment of this resource group when this one fails.
-        properties["onErrorDeployment"] = {"type": "LastSuccessful"}
-    return properties
+def _properties(payload: dict[str, Any]) -> dict[str, Any]:
+    # Incremental, always: the gateway lives inside a resource group holding the APIM instance and more;
+    # Complete mode would delete whatever the template does not declare. For the same reason rollback is
+    # not ARM's onErrorDeployment, which re-runs the earlier deployment in Complete mode.
+    return {"mode": "Incremental", "template": gateway_template(), "parameters": payload["parameters"]}
 
 
 def _client(payload: dict[str, Any]) -> Any:
@@ -100,9 +95,70 @@ def arm_start_deployment(payload: dict[str, Any]) -> Outcome:
             existing = None
         if existing is not None:
             return {"attached": True, **_state(existing)}
-        body = {"properties": _properties(payload, rollback=bool(payload.get("rollback")))}
+        body = {"properties": _properties(payload)}
         poller = client.deployments.begin_create_or_update(group, name, body, polling=False)
         return {"attached": False, **_state(poller.result())}
+
+    return call_azure(action)
+
+
+def _values(parameters: dict[str, Any] | None) -> dict[str, Any]:
+    """Parameter values as sent, from ARM's echo `{"name": {"type", "value"}}`.
+
+    Secure parameters come back without a value; they are left out so their defaults apply again.
+    """
+    return {
+        name: entry["value"]
+        for name, entry in (parameters or {}).items()
+        if isinstance(entry, dict) and "value" in entry
+    }
+
+
+@bp.activity_trigger(input_name="payload")
+def arm_rollback_point(payload: dict[str, Any]) -> Outcome:
+    """The latest breakerpanel deployment of this target's gateway that succeeded: the state to return to."""
+
+    def action() -> dict[str, Any]:
+        target = payload["target"]
+        client = _client(payload)
+        best: tuple[str, str] | None = None
+        for deployment in client.deployments.list_by_resource_group(target["resourceGroup"]):
+            body = deployment.as_dict()
+            properties = body.get("properties") or {}
+            values = _values(properties.get("parameters"))
+            if (
+                body.get("name", "").startswith("bp-")
+                and body.get("name") != payload["deploymentName"]
+                and properties.get("provisioningState") == "Succeeded"
+                and str(values.get("apimServiceName", "")).lower() == target["apimName"].lower()
+                and (best is None or str(properties.get("timestamp")) > best[1])
+            ):
+                best = (body["name"], str(properties.get("timestamp")))
+        return {"deploymentName": best[0] if best else None, "timestamp": best[1] if best else None}
+
+    return call_azure(action)
+
+
+@bp.activity_trigger(input_name="payload")
+def arm_start_rollback(payload: dict[str, Any]) -> Outcome:
+    """Re-deploy the rollback point's own template and parameters, Incremental, under a deterministic name."""
+
+    def action() -> dict[str, Any]:
+        client = _client(payload)
+        group, name, source = payload["target"]["resourceGroup"], payload["deploymentName"], payload["from"]
+        previous = client.deployments.get(group, source).as_dict().get("properties") or {}
+        values = _values(previous.get("parameters"))
+        try:
+            existing = client.deployments.get(group, name)
+        except ResourceNotFoundError:
+            existing = None
+        if existing is not None:
+            return {"attached": True, "parameters": values, **_state(existing)}
+        template = client.deployments.export_template(group, source).as_dict().get("template")
+        body = {"properties": {"mode": "Incremental", "template": template,
+                               "parameters": {key: {"value": value} for key, value in values.items()}}}
+        poller = client.deployments.begin_create_or_update(group, name, body, polling=False)
+        return {"attached": False, "parameters": values, **_state(poller.result())}
 
     return call_azure(action)
 

@@ -4,7 +4,9 @@
 2. rolls out examples/rollout-request.json with the app's own orchestration (local Durable runner), while
    the twin throttles ARM (429 + Retry-After) — the rollout waits the asked time and carries on;
 3. reads the backends back with the real ApiManagementClient and prints them;
-4. rolls out a change that drops a backend from the pool: what-if shows it, the approval gate stops it.
+4. rolls out a change that drops a backend from the pool: what-if shows it, the approval gate stops it;
+5. rolls out a change whose new backend the resource provider refuses: the failed operation is diagnosed and
+   the gateway is put back to its last good state, which is then verified.
 """
 
 from __future__ import annotations
@@ -98,6 +100,30 @@ def run_demo(out: TextIO, state_dir: Path) -> int:
         second = run_rollout(function_app.app, check, allowed, approve=False, settings=settings,
                              on_step=ProgressPrinter(out), started_by="demo")
         print("", *render_summary(second.output), sep="\n", file=out)
-    ok = first.succeeded and second.output.get("status") == "rejected"
+
+        print("\n== 4. a change that tightens the rule to 5 failures and adds aoai-francecentral, which the"
+              "\n      resource provider refuses (injected in the twin): diagnosis, then rollback to step 1's state",
+              file=out)
+        _control(server.url, server.ca_path, "POST", "/_twin/arm/failures",
+                 {"resource": "*/backends/aoai-francecentral", "status": 500, "code": "InternalServerError",
+                  "message": "The request failed due to an internal error."})
+        grown = copy.deepcopy(request)
+        grown["breakerRule"]["failureCount"] = 5
+        grown["backends"].append({"name": "aoai-francecentral", "priority": 2, "weight": 100,
+                                  "url": "https://aoai-francecentral.openai.azure.com/openai"})
+        check = check_request(grown, allowed)
+        third = run_rollout(function_app.app, check, allowed, approve=True, settings=settings,
+                            on_step=ProgressPrinter(out), started_by="demo")
+        print("", *render_summary(third.output), sep="\n", file=out)
+        print("\n   APIM after the rollback:", file=out)
+        print(*_backends_table(settings, target), sep="\n", file=out)
+    rolled_back = next(iter(third.output.get("targets", {}).values()), {}).get("result", {}).get("rollback", {})
+    ok = (
+        first.succeeded
+        and second.output.get("status") == "rejected"
+        and third.output.get("status") == "failed"
+        and rolled_back.get("provisioningState") == "Succeeded"
+        and not rolled_back.get("verify", {}).get("differences")
+    )
     print(f"\ndemo {'finished as expected' if ok else 'did NOT go as expected'}", file=out)
     return 0 if ok else 1

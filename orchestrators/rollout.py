@@ -16,7 +16,9 @@ from activities.backends import apim_read_backends
 from activities.deployments import (
     arm_deployment_state,
     arm_failed_operations,
+    arm_rollback_point,
     arm_start_deployment,
+    arm_start_rollback,
     arm_validate,
     arm_what_if,
 )
@@ -77,12 +79,14 @@ def target_preflight(context: Context) -> Generator[Task, Any, dict]:
 
 @bp.orchestration_trigger(context_name="context")
 def target_deploy(context: Context) -> Generator[Task, Any, dict]:
-    """Deploy one target, poll it, diagnose a failure and follow its rollback, then verify the backends."""
+    """Deploy one target, poll it; on failure diagnose it and put back its last good state; verify APIM."""
     job: dict[str, Any] = context.get_input()
-    call = job["call"]
-    started = yield from call_with_retry(
-        context, arm_start_deployment, {**call, "rollback": job["rollback"]}, job["attempts"]
-    )
+    call, attempts = job["call"], job["attempts"]
+    point: dict[str, Any] | None = None
+    if job["rollback"]:
+        # Found before deploying: afterwards the newest good deployment could be this one.
+        point = yield from call_with_retry(context, arm_rollback_point, call, attempts)
+    started = yield from call_with_retry(context, arm_start_deployment, call, attempts)
     if started.get("outcome") != "ok":
         return flow.target_result(job, started=started)
     final = yield context.call_sub_orchestrator(
@@ -91,15 +95,20 @@ def target_deploy(context: Context) -> Generator[Task, Any, dict]:
     operations: dict[str, Any] | None = None
     rollback: dict[str, Any] | None = None
     if final.get("provisioningState") == "Failed":
-        operations = yield from call_with_retry(context, arm_failed_operations, call, job["attempts"])
-        rollback_call = flow.rollback_call(job, final)
+        operations = yield from call_with_retry(context, arm_failed_operations, call, attempts)
+        rollback_call = flow.rollback_call(job, point)
         if rollback_call is not None:
-            rollback_state = yield context.call_sub_orchestrator(
-                "deployment_poller", flow.poller_input(job, rollback_call, context.current_utc_datetime)
-            )
-            rollback = flow.rollback_report(final, rollback_state)
-    read = yield from call_with_retry(context, apim_read_backends, {"target": call["target"]}, job["attempts"])
-    return flow.target_result(job, started=started, final=final, operations=operations, rollback=rollback, read=read)
+            rollback_started = yield from call_with_retry(context, arm_start_rollback, rollback_call, attempts)
+            rollback_final = None
+            if rollback_started.get("outcome") == "ok":
+                rollback_final = yield context.call_sub_orchestrator(
+                    "deployment_poller", flow.poller_input(job, rollback_call, context.current_utc_datetime)
+                )
+            rollback = flow.rollback_report(rollback_call, rollback_started, rollback_final)
+    read = yield from call_with_retry(context, apim_read_backends, {"target": call["target"]}, attempts)
+    return flow.target_result(
+        job, started=started, final=final, operations=operations, point=point, rollback=rollback, read=read
+    )
 
 
 @bp.orchestration_trigger(context_name="context")

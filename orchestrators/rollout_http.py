@@ -11,6 +11,8 @@ Function keys guard every route; when Easy Auth headers are present the caller m
 from __future__ import annotations
 
 import json
+import logging
+import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -23,10 +25,12 @@ from breakerpanel.core.caller import authorize
 from breakerpanel.core.gate import APPROVAL_EVENT
 from breakerpanel.core.naming import new_rollout_id
 from breakerpanel.core.request import bad_request_body, check_rollout_request
+from breakerpanel.core.summary import redact
 from breakerpanel.settings import Settings, SettingsError, load_settings
 from breakerpanel.targets import load_targets
 
 bp = df.Blueprint()
+_log = logging.getLogger(__name__)
 ORCHESTRATOR = "rollout_orchestrator"
 _ACTIVE = [
     df.OrchestrationRuntimeStatus.Pending,
@@ -45,12 +49,23 @@ def _error(status: int, code: str, message: str, **extra: Any) -> func.HttpRespo
     return _json(status, {"error": {"code": code, "message": message, **extra}})
 
 
+def _misconfigured(exc: SettingsError) -> func.HttpResponse:
+    # A misconfigured app is the operator's problem, not the caller's: say which setting and the fix, never
+    # its value (an endpoint may carry a SAS query, the targets a path), which SettingsError quotes.
+    message = str(exc)
+    raw = os.environ.get(exc.variable, "")
+    for form in sorted({raw, raw.strip(), repr(raw.strip())[1:-1]} - {""}, key=len, reverse=True):
+        message = message.replace(form, "<the value>")
+    message = redact(message)
+    _log.error("rollout API refused a call: %s", message)
+    return _error(500, "Misconfigured", message, setting=exc.variable)
+
+
 def _settings() -> Settings | func.HttpResponse:
     try:
         return load_settings()
     except SettingsError as exc:
-        # A misconfigured app is the operator's problem, not the caller's: say which setting, not its value.
-        return _error(500, "Misconfigured", str(exc))
+        return _misconfigured(exc)
 
 
 def _denied(req: func.HttpRequest, role: str) -> tuple[func.HttpResponse | None, str]:
@@ -96,7 +111,7 @@ async def start_rollout(req: func.HttpRequest, client: df.DurableOrchestrationCl
     try:
         allowed = load_targets()
     except SettingsError as exc:
-        return _error(500, "Misconfigured", str(exc))
+        return _misconfigured(exc)
     check = check_rollout_request(body, [entry.target for entry in allowed])
     if check.request is None:
         return _json(400, bad_request_body(check.errors))
@@ -105,7 +120,8 @@ async def start_rollout(req: func.HttpRequest, client: df.DurableOrchestrationCl
     running = [_status_dict(s) for s in await client.get_status_by(runtime_status=_ACTIVE)]
     conflict = api.conflicting_rollout(check.request, running, ORCHESTRATOR)
     if conflict is not None:
-        urls = client.create_http_management_payload(conflict["instanceId"])
+        # The same links the 202 gave for that rollout: on the origin the caller reached.
+        urls = client.get_client_response_links(req, conflict["instanceId"])
         return _error(
             409,
             "RolloutInProgress",

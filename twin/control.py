@@ -10,6 +10,10 @@ DELETE /_twin/faults                  remove all rules
 POST   /_twin/logs/rows               append ApiManagementGatewayLogs rows: {"rows": [{column: value}]}
 PUT    /_twin/logs/clock              pin Log Analytics' "now" (ago(), timespans): {"now": iso} or {"now": null}
 GET    /_twin/logs/clock              the pinned "now", if any
+GET    /_twin/arm/resources           resources ARM holds for services the twin does not model
+POST   /_twin/arm/settle              run every active deployment to its end now
+GET    /_twin/arm/failures            injected provisioning failures
+POST   /_twin/arm/failures            fail a resource when deployed: {resource (id glob), status, code, message, count?}
 POST   /_twin/apim/services           create an APIM instance: {subscriptionId, resourceGroup, name, sku?, location?}
 GET    /_twin/health                  liveness
 """

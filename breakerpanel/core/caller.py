@@ -44,7 +44,10 @@ def read_caller(headers: Mapping[str, str]) -> Caller | None:
         raise ValueError(f"{PRINCIPAL_HEADER} is not base64 JSON") from exc
     if not isinstance(principal, dict):
         raise ValueError(f"{PRINCIPAL_HEADER} is not a JSON object")
-    claims = [c for c in principal.get("claims") or [] if isinstance(c, dict)]
+    raw_claims = principal.get("claims") or []
+    if not isinstance(raw_claims, list):
+        raise ValueError(f"{PRINCIPAL_HEADER} has claims that are not a list")
+    claims = [c for c in raw_claims if isinstance(c, dict)]
     role_types = {str(principal.get("role_typ") or ""), *_ROLE_CLAIMS} - {""}
     name_types = {str(principal.get("name_typ") or ""), *_NAME_CLAIMS} - {""}
     roles = frozenset(str(c.get("val")) for c in claims if c.get("typ") in role_types and c.get("val"))

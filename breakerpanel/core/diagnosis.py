@@ -223,7 +223,7 @@ CATALOGUE: tuple[_Rule, ...] = (
     _rule(
         "operation_in_progress",
         "Another operation (a deployment, scaling or update) is running on the same resource.",
-        "Wait for it to finish, then retry; the rollout retries this automatically.",
+        "Wait for it to finish, then start the rollout again (its API calls are retried, a failed deployment is not).",
         codes=("AnotherOperationInProgress", "Conflict", "DeploymentActive", "OperationInProgress"),
         retryable=True,
     ),
@@ -268,7 +268,8 @@ CATALOGUE: tuple[_Rule, ...] = (
     _rule(
         "transient",
         "Azure returned a transient server error or throttled the request.",
-        "Retry later; the rollout retries this automatically with backoff.",
+        "Start the rollout again: it is usually gone within minutes. If it repeats, open an Azure support request "
+        "quoting the tracking id.",
         codes=(
             "InternalServerError",
             "ServerTimeout",

@@ -38,6 +38,16 @@ def deployment_name(rollout_id: str, target: Target) -> str:
     return name
 
 
+def rollback_deployment_name(deployment: str) -> str:
+    """The deployment that puts back the last good state after `deployment` failed: '<name>-rb', ≤ 64 chars.
+
+    Deterministic, so a replayed or redelivered rollback re-attaches instead of submitting twice.
+    """
+    name = f"{deployment[: lim.MAX_DEPLOYMENT_NAME_LENGTH - 3]}-rb"
+    assert lim.DEPLOYMENT_NAME.match(name), name
+    return name
+
+
 def instance_id(target: Target) -> str:
     """The orchestration instance id for a target: one rollout at a time per APIM instance (singleton).
 

@@ -11,9 +11,10 @@ from typing import Any, Protocol
 from breakerpanel.core import naming
 from breakerpanel.core.model import Problem, RolloutRequest, Target
 from breakerpanel.core.rollout_flow import target_key
-from breakerpanel.core.summary import render_summary
+from breakerpanel.core.summary import redact, render_summary
 
 MAX_COMMENT_CHARS = 500
+_STOPPED = ("Failed", "Terminated", "Canceled")
 
 
 class _Allowed(Protocol):
@@ -120,20 +121,28 @@ def comment_from(body: bytes) -> str:
 def readable_status(status: Mapping[str, Any]) -> dict[str, Any]:
     """What GET /api/rollouts/{id} answers: the phase and per-target progress, or the final result."""
     output = status.get("output")
+    runtime_status = status.get("runtimeStatus")
     progress = output if isinstance(output, Mapping) else status.get("customStatus")
+    # Terminated or crashed: the output is the reason, and the last progress still says "in progress".
+    stopped = str(runtime_status).lower() if runtime_status in _STOPPED and not isinstance(output, Mapping) else None
     body: dict[str, Any] = {
         "instanceId": status.get("instanceId"),
-        "runtimeStatus": status.get("runtimeStatus"),
+        "runtimeStatus": runtime_status,
         "createdTime": status.get("createdTime"),
         "lastUpdatedTime": status.get("lastUpdatedTime"),
     }
+    reason = f"{stopped}: {redact(str(output or 'no reason given'))}" if stopped else ""
     if isinstance(progress, Mapping):
+        if stopped:
+            progress = {**progress, "status": stopped}
         body["rolloutId"] = progress.get("rolloutId")
         body["phase"] = progress.get("phase")
         body["status"] = progress.get("status")
         body["approval"] = progress.get("approval")
         body["targets"] = progress.get("targets")
-        body["summary"] = render_summary(progress)
-    elif status.get("runtimeStatus") in ("Failed", "Terminated"):
-        body["summary"] = [f"rollout {status.get('runtimeStatus', '').lower()}: {output}"]
+        summary = render_summary(progress)
+        body["summary"] = [summary[0], f"  {reason}", *summary[1:]] if stopped and summary else summary
+    elif stopped:
+        body["status"] = stopped
+        body["summary"] = [f"rollout {reason}"]
     return body

@@ -18,7 +18,7 @@ from breakerpanel.core.diagnosis import diagnose_error, diagnose_operations, par
 from breakerpanel.core.gate import approval_needed, gate_outcome
 from breakerpanel.core.gateway_parameters import gateway_parameters
 from breakerpanel.core.model import RolloutRequest, Target
-from breakerpanel.core.naming import deployment_name
+from breakerpanel.core.naming import deployment_name, rollback_deployment_name
 from breakerpanel.core.polling import is_terminal, poll_delay
 from breakerpanel.core.request import parse_rollout_request
 from breakerpanel.core.verify import diff_backends
@@ -237,24 +237,35 @@ def next_poll_delay(polls: int, state: Mapping[str, Any]) -> float:
     return poll_delay(max(polls - 1, 0), state.get("retryAfterSeconds"))
 
 
-def rollback_call(job: Mapping[str, Any], final: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The deployment ARM re-ran to roll back (onErrorDeployment), to follow to its end; None when none ran."""
-    on_error = final.get("onErrorDeployment")
-    if not job["rollback"] or not isinstance(on_error, Mapping) or not on_error.get("deploymentName"):
+def rollback_call(job: Mapping[str, Any], point: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The rollback deployment to run after this target's deployment failed; None when there is none to run.
+
+    The rollback point is this target's latest successful breakerpanel deployment, found before deploying.
+    It is re-deployed Incrementally under a deterministic name (not ARM's onErrorDeployment, which re-runs in
+    Complete mode and deletes whatever else lives in the resource group — the APIM instance included).
+    """
+    if not job["rollback"] or point is None or point.get("outcome") != "ok" or not point.get("deploymentName"):
         return None
-    return {"target": job["call"]["target"], "deploymentName": on_error["deploymentName"]}
-
-
-def rollback_report(final: Mapping[str, Any], rollback_state: Mapping[str, Any] | None) -> dict[str, Any]:
-    on_error = final.get("onErrorDeployment") or {}
-    if rollback_state is None:
-        return {"ran": False, "reason": "no rollback deployment was started by ARM"}
     return {
-        "ran": True,
-        "type": on_error.get("type"),
-        "deploymentName": on_error.get("deploymentName"),
-        "provisioningState": rollback_state.get("provisioningState"),
-        "restored": list(rollback_state.get("outputResources") or []),
+        "target": job["call"]["target"],
+        "deploymentName": rollback_deployment_name(job["call"]["deploymentName"]),
+        "from": point["deploymentName"],
+    }
+
+
+def rollback_report(
+    call: Mapping[str, Any], started: Mapping[str, Any], final: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    report: dict[str, Any] = {"ran": True, "from": call["from"], "deploymentName": call["deploymentName"]}
+    if started.get("outcome") != "ok" or final is None:
+        return {**report, "provisioningState": "NotStarted", "error": started.get("error")}
+    return {
+        **report,
+        "provisioningState": final.get("provisioningState"),
+        "error": final.get("error"),
+        "parameters": started.get("parameters") or {},
+        "restored": [rid.rsplit("/", 1)[-1] for rid in final.get("outputResources") or []
+                     if "/backends/" in rid.lower()],
     }
 
 
@@ -264,6 +275,7 @@ def target_result(
     started: Mapping[str, Any],
     final: Mapping[str, Any] | None = None,
     operations: Mapping[str, Any] | None = None,
+    point: Mapping[str, Any] | None = None,
     rollback: Mapping[str, Any] | None = None,
     read: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -291,19 +303,29 @@ def target_result(
     elif state != "Succeeded":
         result.update(status="failed", stage="deploy", error=final.get("error"))
         result["diagnoses"] = _diagnoses(operations, final)
-        result["rollback"] = dict(rollback) if rollback is not None else {"ran": False, "reason": _no_rollback(job)}
+        result["rollback"] = (
+            {k: v for k, v in rollback.items() if k != "parameters"}
+            if rollback is not None
+            else {"ran": False, "reason": _no_rollback(job, point)}
+        )
     if read is not None:
-        result["verify"] = _verify(job, read)
-        if "status" not in result and result["verify"]["differences"]:
-            result.update(status="failed", stage="verify")
+        if rollback is not None and rollback.get("provisioningState") == "Succeeded":
+            # APIM should now hold the rollback point's state: that is what gets verified.
+            result["rollback"]["verify"] = _verify(job, read, previous=rollback.get("parameters") or {})
+        else:
+            result["verify"] = _verify(job, read)
+            if "status" not in result and result["verify"]["differences"]:
+                result.update(status="failed", stage="verify")
     result.setdefault("status", "verified")
     return result
 
 
-def _no_rollback(job: Mapping[str, Any]) -> str:
+def _no_rollback(job: Mapping[str, Any], point: Mapping[str, Any] | None) -> str:
     if not job["rollback"]:
         return "rollbackOnFailure is false"
-    return "ARM reported no onErrorDeployment (no earlier successful deployment to return to)"
+    if point is not None and point.get("outcome") != "ok":
+        return f"the deployment history could not be read: {(point.get('error') or {}).get('message')}"
+    return "no earlier successful breakerpanel deployment of this gateway to return to"
 
 
 def _diagnoses(operations: Mapping[str, Any] | None, final: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -317,13 +339,36 @@ def _diagnoses(operations: Mapping[str, Any] | None, final: Mapping[str, Any]) -
     return [d.to_dict() for d in diagnose_error(error)] if parse_error(error) else []
 
 
-def _verify(job: Mapping[str, Any], read: Mapping[str, Any]) -> dict[str, Any]:
+def _previous_request(job: Mapping[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The gateway a rollback point deployed, as a request, so APIM can be verified against it."""
+    return {
+        "targets": [job["call"]["target"]],
+        "backends": parameters.get("backends") or [],
+        "breakerRule": parameters.get("breakerRule") or {},
+        "poolName": parameters.get("poolName") or "",
+        "approval": "none",
+        "rollbackOnFailure": False,
+    }
+
+
+def _verify(
+    job: Mapping[str, Any], read: Mapping[str, Any], previous: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     if read.get("outcome") != "ok":
         return {"read": False, "error": read.get("error"), "differences": [
             {"backend": "*", "field": "", "kind": "unreadable", "expected": None, "actual": None,
              "problem": "the backends could not be read back, so nothing is verified"}
         ]}
-    request = read_request(job["request"])
+    if previous is not None:
+        try:
+            request = read_request(_previous_request(job, previous))
+        except ValueError as exc:
+            return {"read": True, "against": "rollback point", "differences": [
+                {"backend": "*", "field": "", "kind": "unverifiable", "expected": None, "actual": None,
+                 "problem": f"the rollback point's parameters are not a valid request: {exc}"}
+            ]}
+    else:
+        request = read_request(job["request"])
     differences = [d.to_dict() for d in diff_backends(request, read.get("backends") or [])]
     return {"read": True, "backends": len(read.get("backends") or []), "differences": differences}
 

@@ -190,7 +190,20 @@ def _rollback_lines(rollback: object) -> list[str]:
         return [f"  rollback: not run — {_s(rollback.get('reason') or 'no reason given')}"]
     name = _s(rollback.get("deploymentName") or "?")
     state = _s(rollback.get("state") or rollback.get("provisioningState") or "?")
-    return [f"  rollback: deployment {name} — {state}", *_diagnosis_lines(_list(rollback.get("diagnoses")), "    ")]
+    source = f" (re-deploys {_s(rollback['from'])})" if rollback.get("from") else ""
+    lines = [f"  rollback: deployment {name}{source} — {state}"]
+    restored = rollback.get("restored")
+    if isinstance(restored, list) and restored:
+        lines.append(f"    restored: {', '.join(_s(r) for r in restored)}")
+    verify = rollback.get("verify")
+    if isinstance(verify, Mapping):
+        differences = _list(verify.get("differences"))
+        if differences:
+            lines.append(f"    APIM differs from the rollback point in {len(differences)} place(s):")
+            lines += [f"      {_s(d.get('backend'))} {_s(d.get('field'))}: {_s(d.get('problem'))}" for d in differences]
+        else:
+            lines.append("    verify: APIM matches the rollback point")
+    return [*lines, *_diagnosis_lines(_list(rollback.get("diagnoses")), "    ")]
 
 
 def _diagnosis_lines(diagnoses: list[Mapping[str, object]], indent: str) -> list[str]:

@@ -185,7 +185,10 @@ class LocalTaskHub:
         )
 
     def start(self) -> LocalTaskHub:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="taskhub", daemon=True)
+        # A short poll interval: stop() waits for the serve loop to notice, and tests stop a hub per test.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="taskhub", daemon=True
+        )
         self._thread.start()
         return self
 

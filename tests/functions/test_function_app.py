@@ -41,6 +41,8 @@ EXPECTED_TRIGGERS = {
     "arm_start_deployment": "activityTrigger",
     "arm_deployment_state": "activityTrigger",
     "arm_failed_operations": "activityTrigger",
+    "arm_rollback_point": "activityTrigger",
+    "arm_start_rollback": "activityTrigger",
     "apim_read_backends": "activityTrigger",
 }
 

@@ -316,3 +316,61 @@ def test_a_template_arm_rejects_stops_the_rollout_at_validate(
     assert deployment_puts(twin) == []
     assert twin.captured("arm.deployments.whatif") == []
     assert "InvalidTemplate" in "\n".join(render_summary(status["output"]))
+
+
+def test_a_failed_deployment_is_rolled_back_to_the_last_good_state(rollouts: Rollouts, twin: Any) -> None:
+    from twin.arm_deployments.failures import parse_failure
+
+    first = rollouts.start(request())
+    assert rollouts.run(first)["output"]["status"] == "succeeded"
+
+    # The second rollout tightens the rule and adds a backend the resource provider then refuses: the
+    # existing backends are already changed when the deployment fails.
+    changed = request(backends=[*BACKENDS, {"name": "aoai-france", "url": "https://aoai-france.openai.azure.com/openai",
+                                            "priority": 2, "weight": 100}])
+    changed["breakerRule"]["failureCount"] = 5
+    twin.arm.failures.add(parse_failure({
+        "resource": "*/backends/aoai-france", "status": 500, "code": "InternalServerError",
+        "message": "The request failed due to an internal error.",
+    }))
+    second = rollouts.start(changed)
+    status = rollouts.run(second)
+
+    assert status["output"]["status"] == "failed"
+    result = only_target(status)["result"]
+    assert result["stage"] == "deploy"
+    assert [(d["resourceName"], d["code"]) for d in result["diagnoses"]] == [("apim-one/aoai-france",
+                                                                             "InternalServerError")]
+    rollback = result["rollback"]
+    assert rollback["ran"] is True
+    assert rollback["provisioningState"] == "Succeeded"
+    assert rollback["from"].startswith("bp-r1-")
+    assert rollback["deploymentName"] == result["deploymentName"][:61] + "-rb"
+    assert sorted(rollback["restored"]) == ["aoai-eastus", "aoai-pool", "aoai-sweden", "aoai-westus"]
+    assert rollback["verify"]["differences"] == []
+    # APIM holds the first rollout's rule again.
+    held = backends_in(twin, "apim-one")
+    assert held["aoai-eastus"]["circuitBreaker"]["rules"][0]["failureCondition"]["count"] == 3
+    # Rolled back Incrementally under its own name: nothing outside the template was deleted, and ARM
+    # was never asked for onErrorDeployment (which re-runs in Complete mode).
+    assert "apim-one" in [s["name"] for s in [twin.apim.service_body(SUB, "rg-gw", "apim-one")]]
+    for put in deployment_puts(twin):
+        assert put["body"]["properties"]["mode"] == "Incremental"
+        assert "onErrorDeployment" not in put["body"]["properties"]
+    summary = "\n".join(render_summary(status["output"]))
+    assert "rollback" in summary.lower()
+
+
+def test_without_an_earlier_good_deployment_nothing_is_rolled_back(rollouts: Rollouts, twin: Any) -> None:
+    from twin.arm_deployments.failures import parse_failure
+
+    twin.arm.failures.add(parse_failure({"resource": "*/backends/aoai-sweden", "code": "Conflict",
+                                         "status": 409, "message": "Another operation is in progress."}))
+    status = rollouts.run(rollouts.start(request()))
+
+    result = only_target(status)["result"]
+    assert result["rollback"] == {
+        "ran": False,
+        "reason": "no earlier successful breakerpanel deployment of this gateway to return to",
+    }
+    assert [p["route"] for p in deployment_puts(twin)] == ["arm.deployments.put"]

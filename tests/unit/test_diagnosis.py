@@ -180,12 +180,17 @@ def test_published_validate_400_descends_three_levels():
             "resource_missing",
             "Create the referenced resource",
         ),
-        ("Conflict", "Another operation is in progress on the service.", "operation_in_progress", "retry"),
+        (
+            "Conflict",
+            "Another operation is in progress on the service.",
+            "operation_in_progress",
+            "start the rollout again",
+        ),
         (
             "AnotherOperationInProgress",
             "Another operation on this or dependent resource is in progress.",
             "operation_in_progress",
-            "retry",
+            "start the rollout again",
         ),
         ("QuotaExceeded", "Operation results in exceeding quota limits of Core.", "quota_exceeded", "quota increase"),
         (
@@ -201,7 +206,7 @@ def test_published_validate_400_descends_three_levels():
             "deployment_history_full",
             "Delete old deployments",
         ),
-        ("InternalServerError", "Encountered internal server error.", "transient", "Retry later"),
+        ("InternalServerError", "Encountered internal server error.", "transient", "Start the rollout again"),
     ],
 )
 def test_known_failures_map_to_cause_and_fix(code, message, key, in_fix):

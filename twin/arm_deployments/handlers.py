@@ -7,6 +7,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from twin.arm_deployments.failures import parse_failure
 from twin.arm_deployments.records import Deployment
 from twin.errors import TwinError
 from twin.http import Request, Response
@@ -174,3 +175,24 @@ def control_settle(twin: Twin, request: Request) -> Response:
         twin.arm.settle(deployment)
         settled.append({"id": deployment.id, "provisioningState": deployment.state})
     return Response(200, {"value": settled})
+
+
+def export_template(twin: Twin, request: Request) -> Response:
+    """POST .../deployments/{name}/exportTemplate: the template the deployment ran (DeploymentExportResult)."""
+    deployment = twin.arm.get(*_where(request))
+    return Response(200, {"template": deployment.template})
+
+
+def control_failures(twin: Twin, request: Request) -> Response:
+    """GET /_twin/arm/failures: the injected provisioning failures and how often each fired."""
+    return Response(200, {"value": twin.arm.failures.describe()})
+
+
+def control_add_failure(twin: Twin, request: Request) -> Response:
+    """POST /_twin/arm/failures: make a resource provider refuse matching resources when deployed."""
+    try:
+        rule = parse_failure(request.json())
+    except ValueError as exc:
+        raise TwinError.of("InvalidControlRequest", detail=str(exc)) from None
+    twin.arm.failures.add(rule)
+    return Response(201, rule.describe())

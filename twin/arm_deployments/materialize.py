@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from twin.arm_deployments.failures import ProvisioningFailures
 from twin.arm_deployments.records import (
     Deployment,
     Operation,
@@ -81,7 +82,9 @@ def cleanup_candidates(
     ]
 
 
-def run_resources(apim: ApimState, store: ResourceStore, deployment: Deployment) -> RunResult:
+def run_resources(
+    apim: ApimState, store: ResourceStore, deployment: Deployment, failures: ProvisioningFailures | None = None
+) -> RunResult:
     result = RunResult()
     not_done: set[str] = set()  # failed or skipped, lower-cased ids
     for resource in deployment.evaluated.resources:
@@ -90,6 +93,8 @@ def run_resources(apim: ApimState, store: ResourceStore, deployment: Deployment)
             continue
         started = now()
         try:
+            if failures is not None:
+                failures.check(resource.id)
             _, created = put_resource(apim, store, resource)
         except TwinError as exc:
             operation = Operation(
@@ -171,9 +176,11 @@ def deployment_failed_error(deployment: Deployment, failed: list[Operation]) -> 
     return {"code": failure["code"], "target": deployment.id, "message": failure["message"], "details": details}
 
 
-def execute(apim: ApimState, store: ResourceStore, deployment: Deployment) -> None:
+def execute(
+    apim: ApimState, store: ResourceStore, deployment: Deployment, failures: ProvisioningFailures | None = None
+) -> None:
     """Run the deployment to its terminal state (Succeeded or Failed), recording operations and outputs."""
-    result = run_resources(apim, store, deployment)
+    result = run_resources(apim, store, deployment, failures)
     deployment.operations = result.operations
     deployment.output_resources = result.output_resources
     deployment.finished = now()

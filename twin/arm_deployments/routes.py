@@ -29,6 +29,7 @@ ROUTES = [
     route("arm.deployments.validate", "POST", _DEPLOYMENT + "/validate", h.validate_deployment),
     route("arm.deployments.whatif", "POST", _DEPLOYMENT + "/whatIf", h.what_if),
     route("arm.deployments.cancel", "POST", _DEPLOYMENT + "/cancel", h.cancel_deployment),
+    route("arm.deployments.exporttemplate", "POST", _DEPLOYMENT + "/exportTemplate", h.export_template),
     route("arm.asyncoperation.get", "GET", _DEPLOYMENT + "/operationStatuses/{operation}", h.async_operation),
     route("arm.operations.list", "GET", _GROUP + "/deployments/{name}/operations", h.list_operations),
     route("arm.operations.list", "GET", _DEPLOYMENT + "/operations", h.list_operations),
@@ -42,4 +43,6 @@ ROUTES = [
     ),
     _control("arm.resources", "GET", "/_twin/arm/resources", h.control_resources),
     _control("arm.settle", "POST", "/_twin/arm/settle", h.control_settle),
+    _control("arm.failures", "GET", "/_twin/arm/failures", h.control_failures),
+    _control("arm.failures.add", "POST", "/_twin/arm/failures", h.control_add_failure),
 ]

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from twin.arm_deployments import errors as _errors  # noqa: F401 - registers ARM's error codes
+from twin.arm_deployments.failures import ProvisioningFailures
 from twin.arm_deployments.materialize import execute
 from twin.arm_deployments.records import Deployment, new_guid, now
 from twin.arm_deployments.resources import ResourceStore
@@ -111,12 +112,14 @@ class ArmState:
         self.config = config
         self.apim = apim
         self.resources = ResourceStore()
+        self.failures = ProvisioningFailures()
         self._deployments: dict[tuple[str, str, str], Deployment] = {}
         self._by_async_id: dict[str, Deployment] = {}
         self._what_ifs: dict[str, WhatIfRun] = {}
 
     def reset(self) -> None:
         self.resources.reset()
+        self.failures.clear()
         self._deployments.clear()
         self._by_async_id.clear()
         self._what_ifs.clear()
@@ -207,7 +210,7 @@ class ArmState:
             self._finish(deployment)
 
     def _finish(self, deployment: Deployment) -> None:
-        execute(self.apim, self.resources, deployment)
+        execute(self.apim, self.resources, deployment, self.failures)
         if deployment.state == "Failed" and deployment.on_error is not None:
             self._roll_back(deployment)
 
@@ -277,7 +280,7 @@ class ArmState:
             rerun.finished = now()
             rerun.error = {"code": exc.code, "message": exc.message}
         else:
-            execute(self.apim, self.resources, rerun)
+            execute(self.apim, self.resources, rerun, self.failures)
         self._deployments[self._key(target.subscription_id, target.resource_group, target.name)] = rerun
         self._by_async_id[rerun.async_id] = rerun
         failed.on_error_result = {

@@ -1,0 +1,577 @@
+"""The rollout HTTP API as the Python worker runs it: the registered functions, the real Durable client.
+
+Each function is called the way the worker calls it — the decorated callable from `function_app.app`, an
+`azure.functions.HttpRequest`, and the durableClient binding as JSON text — so the real
+`DurableOrchestrationClient` talks HTTP to LocalTaskHub (the Durable extension's management API over a
+LocalDurableHost), and the orchestration runs the real activities against the twin. Assertions are what a
+caller sees (status codes, bodies, headers) and what ARM/APIM were asked to do (the twin's captured requests).
+
+The route and auth-level declarations are covered by tests/functions/test_function_app.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import azure.functions as func
+import pytest
+from azure.durable_functions.models.utils import http_utils
+
+import function_app
+from breakerpanel.localrun import LocalDurableHost
+from breakerpanel.localrun.taskhub import LocalTaskHub
+
+SUB = "00000000-0000-0000-0000-0000000000bb"
+GROUP = "rg-gw"
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+BASE = "https://breakerpanel-app.azurewebsites.net"
+# Long enough for every poll timer, short of the default approval timeout (P1D): the gate stays open.
+HORIZON = timedelta(hours=1)
+BACKENDS = [
+    {"name": "aoai-eastus", "url": "https://aoai-eastus.openai.azure.com/openai", "priority": 1, "weight": 50},
+    {"name": "aoai-westus", "url": "https://aoai-westus.openai.azure.com/openai", "priority": 1, "weight": 50},
+    {"name": "aoai-sweden", "url": "https://aoai-sweden.openai.azure.com/openai", "priority": 2, "weight": 100},
+]
+BREAKER = {
+    "name": "openai-breaker",
+    "failureCount": 3,
+    "interval": "PT1M",
+    "statusCodeRanges": [{"min": 429, "max": 429}, {"min": 500, "max": 599}],
+    "tripDuration": "PT1M",
+    "acceptRetryAfter": False,
+}
+APIMS = ("apim-one", "apim-two", "apim-three")
+
+
+def target(apim: str, wave: int = 1) -> dict[str, Any]:
+    return {"subscriptionId": SUB, "resourceGroup": GROUP, "apimName": apim, "wave": wave}
+
+
+def rollout_request(*targets: dict[str, Any], approval: str = "none") -> dict[str, Any]:
+    return {
+        "targets": list(targets) or [target("apim-one")],
+        "backends": copy.deepcopy(BACKENDS),
+        "breakerRule": dict(BREAKER),
+        "poolName": "aoai-pool",
+        "approval": approval,
+        "rollbackOnFailure": True,
+    }
+
+
+def principal(name: str, *roles: str) -> str:
+    """The X-MS-CLIENT-PRINCIPAL header Easy Auth writes for a signed-in Entra ID user."""
+    claims = [{"typ": "roles", "val": role} for role in roles] + [{"typ": "name", "val": name}]
+    payload = {"auth_typ": "aad", "claims": claims, "name_typ": "name", "role_typ": "roles"}
+    return base64.b64encode(json.dumps(payload).encode()).decode()
+
+
+# ------------------------------------------------------------------------------------------- plumbing
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    # The durable SDK keeps one global aiohttp session, bound to the loop that first used it: the whole
+    # module shares one loop, as the worker does.
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.run_until_complete(http_utils._close_session())
+    loop.close()
+
+
+@pytest.fixture(scope="module")
+def functions() -> dict[str, Any]:
+    app = function_app.app
+    app.functions_bindings = None
+    return {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
+
+
+class Api:
+    """Calls the HTTP functions as the worker does, and drives the orchestrations behind them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, functions: dict[str, Any], hub: LocalTaskHub) -> None:
+        self.loop = loop
+        self.functions = functions
+        self.hub = hub
+
+    @property
+    def host(self) -> LocalDurableHost:
+        return self.hub.host
+
+    def call(
+        self,
+        name: str,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        route_params: dict[str, str] | None = None,
+    ) -> Response:
+        data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        request = func.HttpRequest(
+            method,
+            f"{BASE}{path}?code=function-key",
+            headers={"content-type": "application/json", **(headers or {})},
+            params={"code": "function-key"},
+            route_params=route_params or {},
+            body=data,
+        )
+        function = self.functions[name]
+        response = self.loop.run_until_complete(function(req=request, client=self.hub.client_binding()))
+        return Response(response)
+
+    def start(self, body: Any, **kw: Any) -> Response:
+        return self.call("start_rollout", "POST", "/api/rollouts", body=body, **kw)
+
+    def get(self, instance_id: str, **kw: Any) -> Response:
+        return self.call(
+            "get_rollout", "GET", f"/api/rollouts/{instance_id}", route_params={"instance_id": instance_id}, **kw
+        )
+
+    def act(self, action: str, instance_id: str, **kw: Any) -> Response:
+        return self.call(
+            f"{action}_rollout",
+            "POST",
+            f"/api/rollouts/{instance_id}/{action}",
+            route_params={"instance_id": instance_id},
+            **kw,
+        )
+
+    def drive(self, horizon: timedelta | None = HORIZON) -> None:
+        with self.hub.lock:
+            self.host.run_until_idle(timer_horizon=horizon)
+
+
+class Response:
+    def __init__(self, response: func.HttpResponse) -> None:
+        self.status = response.status_code
+        self.headers = dict(response.headers)
+        self.text = response.get_body().decode()
+        self.json: Any = json.loads(self.text) if self.text else None
+
+    def __repr__(self) -> str:
+        return f"<{self.status} {self.text[:2000]}>"
+
+
+@pytest.fixture
+def env(twin: Any, twin_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name in ("BREAKERPANEL_DEPLOYER_ROLE", "BREAKERPANEL_APPROVER_ROLE", "BREAKERPANEL_APPROVAL_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in twin_env.items():
+        monkeypatch.setenv(name, value)
+    allowed = [{"subscriptionId": SUB, "resourceGroup": GROUP, "apimName": apim} for apim in APIMS]
+    monkeypatch.setenv("BREAKERPANEL_TARGETS", json.dumps(allowed))
+    for apim in APIMS:
+        twin.apim.create_service(SUB, GROUP, apim)
+    return twin_env
+
+
+@pytest.fixture
+def api(env: dict[str, str], loop: asyncio.AbstractEventLoop, functions: dict[str, Any]) -> Iterator[Api]:
+    host = LocalDurableHost(function_app.app, start_time=T0)
+    with LocalTaskHub(host) as hub:
+        yield Api(loop, functions, hub)
+
+
+def deployment_puts(twin: Any) -> list[dict[str, Any]]:
+    return twin.captured("arm.deployments.put")
+
+
+def started_input(api: Api, instance_id: str) -> dict[str, Any]:
+    raw = api.host.status(instance_id)["input"]
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+# ------------------------------------------------------------------------------------------- start
+
+
+def test_a_valid_request_is_accepted_runs_and_reads_back_as_succeeded(api: Api, twin: Any) -> None:
+    accepted = api.start(rollout_request())
+
+    assert accepted.status == 202, accepted
+    body = accepted.json
+    instance_id = body["instanceId"]
+    assert instance_id.startswith("rollout-apim-one-rg-gw-")
+    assert body["rolloutId"]
+    assert isinstance(body["warnings"], list)
+    links = body["links"]
+    assert {"statusQueryGetUri", "sendEventPostUri", "terminatePostUri", "purgeHistoryDeleteUri"} <= set(links)
+    # The management links point at the app the caller reached, for this instance.
+    assert links["statusQueryGetUri"].startswith(f"{BASE}/runtime/webhooks/durabletask/instances/{instance_id}")
+    assert accepted.headers["Location"] == links["statusQueryGetUri"]
+    assert api.host.status(instance_id)["name"] == "rollout_orchestrator"
+
+    api.drive()
+    read = api.get(instance_id)
+
+    assert read.status == 200, read
+    status = read.json
+    assert status["runtimeStatus"] == "Completed"
+    assert (status["phase"], status["status"]) == ("done", "succeeded")
+    assert status["rolloutId"] == body["rolloutId"]
+    (progress,) = status["targets"].values()
+    assert progress["phase"] == "verified"
+    assert progress["deploymentName"].startswith(f"bp-{body['rolloutId']}"[:20])
+    assert progress["result"]["verify"]["differences"] == []
+    summary = "\n".join(status["summary"])
+    assert "SUCCEEDED" in summary and "verify: APIM matches the request" in summary
+    assert "apim-one" in summary
+    assert len(deployment_puts(twin)) == 1
+    assert deployment_puts(twin)[0]["params"]["name"] == progress["deploymentName"]
+
+
+def test_warnings_come_back_with_the_202(api: Api) -> None:
+    body = rollout_request()
+    body["breakerRule"]["statusCodeRanges"] = [{"min": 500, "max": 599}]
+
+    accepted = api.start(body)
+
+    assert accepted.status == 202, accepted
+    warned = {w["field"] for w in accepted.json["warnings"]}
+    assert "breakerRule.statusCodeRanges" in warned
+    assert all(w["problem"] and w["fix"] for w in accepted.json["warnings"])
+
+
+# ------------------------------------------------------------------------------------------- 400
+
+
+def test_a_request_with_many_problems_gets_one_400_listing_them_all_and_starts_nothing(
+    api: Api, twin: Any
+) -> None:
+    body = rollout_request(target("apim-one"), target("apim-elsewhere"))
+    body["targets"][1]["resourceGroup"] = "rg-other"
+    body["dryRun"] = True
+    body["backends"] = [
+        {"name": "aoai-eastus", "url": "http://aoai-eastus.openai.azure.com/openai", "priority": 1, "weight": 50},
+        {"name": "aoai-meta", "url": "https://169.254.169.254/metadata/identity", "priority": 1, "weight": 50},
+        {"name": "aoai-westus", "url": "https://aoai-westus.openai.azure.com/openai", "priority": 101, "weight": 50},
+        {"name": "AOAI-WESTUS", "url": "https://aoai-west2.openai.azure.com/openai", "priority": 1, "weight": 50},
+        {"name": "aoai-sweden", "url": "https://aoai-sweden.openai.azure.com/openai", "priority": 2, "weight": "100"},
+    ]
+
+    refused = api.start(body)
+
+    assert refused.status == 400, refused
+    error = refused.json["error"]
+    assert error["code"] == "InvalidRolloutRequest"
+    problems = error["problems"]
+    assert {p["field"] for p in problems} == {
+        "dryRun",
+        "targets[1]",
+        "backends[0].url",
+        "backends[1].url",
+        "backends[2].priority",
+        "backends[3].name",
+        "backends[4].weight",
+    }
+    assert all(p["problem"] and p["fix"] for p in problems)
+    by_field = {p["field"]: p for p in problems}
+    assert "https" in by_field["backends[0].url"]["problem"]
+    assert "169.254.169.254" in by_field["backends[1].url"]["problem"]
+    assert "allowlist" in by_field["targets[1]"]["problem"]
+    assert f"{len(problems)} error(s)" in error["message"]
+    # Nothing was started and ARM was never asked anything.
+    assert api.host.statuses() == []
+    assert twin.captured() == []
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"", b"targets: [apim-one]", b"\xff\xfe{}"])
+def test_a_body_that_is_not_json_gets_400(api: Api, twin: Any, raw: bytes) -> None:
+    refused = api.start(None, raw=raw)
+
+    assert refused.status == 400, refused
+    (problem,) = refused.json["error"]["problems"]
+    assert problem["field"] == "(body)" and "JSON" in problem["problem"] and problem["fix"]
+    assert api.host.statuses() == []
+    assert twin.captured() == []
+
+
+def test_a_json_body_that_is_not_an_object_gets_400(api: Api) -> None:
+    refused = api.start(["apim-one"])
+
+    assert refused.status == 400, refused
+    assert refused.json["error"]["problems"][0]["fix"]
+    assert api.host.statuses() == []
+
+
+# ------------------------------------------------------------------------------------------- 409
+
+
+def test_a_second_rollout_for_a_busy_target_gets_409_until_the_first_finishes(api: Api, twin: Any) -> None:
+    first = api.start(rollout_request())
+    assert first.status == 202, first
+    instance_id = first.json["instanceId"]
+
+    busy = api.start(rollout_request())
+
+    assert busy.status == 409, busy
+    error = busy.json["error"]
+    assert error["code"] == "RolloutInProgress"
+    assert error["instanceId"] == instance_id
+    assert error["statusQueryGetUri"] == first.json["links"]["statusQueryGetUri"]
+    assert "apim-one" in error["message"]
+    assert [s["instanceId"] for s in api.host.statuses()] == [instance_id]
+
+    api.drive()
+    assert api.get(instance_id).json["status"] == "succeeded"
+    again = api.start(rollout_request())
+
+    assert again.status == 202, again
+    assert again.json["instanceId"] == instance_id
+    assert again.json["rolloutId"] != first.json["rolloutId"]
+    api.drive()
+    assert api.get(instance_id).json["status"] == "succeeded"
+    assert len(deployment_puts(twin)) == 2
+
+
+def test_a_multi_target_rollout_overlapping_a_running_one_gets_409(api: Api) -> None:
+    first = api.start(rollout_request(target("apim-two")))
+    assert first.status == 202, first
+
+    overlapping = api.start(rollout_request(target("apim-one"), target("apim-two", wave=2)))
+
+    assert overlapping.status == 409, overlapping
+    assert overlapping.json["error"]["instanceId"] == first.json["instanceId"]
+    assert "apim-two" in overlapping.json["error"]["message"]
+    assert "apim-one" not in overlapping.json["error"]["message"]
+    # A rollout on targets nobody is touching starts alongside.
+    elsewhere = api.start(rollout_request(target("apim-one"), target("apim-three", wave=2)))
+    assert elsewhere.status == 202, elsewhere
+    assert elsewhere.json["instanceId"] != first.json["instanceId"]
+
+
+# ------------------------------------------------------------------------------------------- approval
+
+
+def test_approval_required_waits_for_approve_then_deploys(api: Api, twin: Any) -> None:
+    instance_id = api.start(rollout_request(approval="required")).json["instanceId"]
+    api.drive()
+
+    waiting = api.get(instance_id).json
+    assert waiting["runtimeStatus"] == "Running"
+    assert waiting["phase"] == "awaitingApproval"
+    assert deployment_puts(twin) == []
+
+    approved = api.act("approve", instance_id, body={"comment": "ship it"})
+
+    assert approved.status == 202, approved
+    assert approved.json["approved"] is True
+    api.drive()
+    done = api.get(instance_id).json
+    assert (done["phase"], done["status"]) == ("done", "succeeded")
+    assert done["approval"]["outcome"] == "approved"
+    assert len(deployment_puts(twin)) == 1
+
+
+def test_reject_ends_the_rollout_with_nothing_deployed(api: Api, twin: Any) -> None:
+    instance_id = api.start(rollout_request(approval="required")).json["instanceId"]
+    api.drive()
+
+    rejected = api.act("reject", instance_id, body={"comment": "not during the launch"})
+
+    assert rejected.status == 202, rejected
+    api.drive()
+    done = api.get(instance_id).json
+    assert done["status"] == "rejected"
+    (progress,) = done["targets"].values()
+    assert progress["phase"] == "rejected"
+    assert "not during the launch" in "\n".join(done["summary"])
+    assert deployment_puts(twin) == []
+
+
+def test_approve_when_nothing_waits_is_409_and_an_unknown_id_is_404(api: Api) -> None:
+    instance_id = api.start(rollout_request()).json["instanceId"]
+    api.drive()
+
+    late = api.act("approve", instance_id)
+    assert late.status == 409, late
+    assert late.json["error"]["code"] == "NotAwaitingApproval"
+
+    for action in ("approve", "reject", "terminate"):
+        unknown = api.act(action, "rollout-nobody-here")
+        assert unknown.status == 404, (action, unknown)
+        assert "rollout-nobody-here" in unknown.json["error"]["message"]
+    assert api.get("rollout-nobody-here").status == 404
+
+
+def test_a_sub_orchestration_id_is_not_a_rollout(api: Api) -> None:
+    instance_id = api.start(rollout_request()).json["instanceId"]
+    api.drive()
+    children = [s["instanceId"] for s in api.host.statuses() if s["instanceId"] != instance_id]
+    assert children
+
+    assert api.get(children[0]).status == 404
+
+
+# ------------------------------------------------------------------------------------------- auth
+
+
+def test_easy_auth_deployer_starts_and_is_recorded(api: Api) -> None:
+    accepted = api.start(
+        rollout_request(), headers={"x-ms-client-principal": principal("ada@example.com", "Rollout.Deploy")}
+    )
+
+    assert accepted.status == 202, accepted
+    assert started_input(api, accepted.json["instanceId"])["startedBy"] == "ada@example.com"
+
+
+def test_without_easy_auth_the_function_key_alone_admits(api: Api) -> None:
+    accepted = api.start(rollout_request())
+
+    assert accepted.status == 202, accepted
+    assert started_input(api, accepted.json["instanceId"])["startedBy"] == "function key"
+
+
+def test_easy_auth_caller_without_the_role_gets_403_naming_it(api: Api, twin: Any) -> None:
+    refused = api.start(rollout_request(), headers={"x-ms-client-principal": principal("eve@example.com")})
+
+    assert refused.status == 403, refused
+    assert "Rollout.Deploy" in refused.json["error"]["message"]
+    assert api.host.statuses() == []
+    assert twin.captured() == []
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "!!not base64!!",
+        base64.b64encode(b"not json").decode(),
+        base64.b64encode(b"[1, 2]").decode(),
+        base64.b64encode(b'{"claims": 5}').decode(),
+    ],
+)
+def test_a_garbled_principal_header_is_401(api: Api, header: str) -> None:
+    refused = api.start(rollout_request(), headers={"x-ms-client-principal": header})
+
+    assert refused.status == 401, refused
+    assert "x-ms-client-principal" in refused.json["error"]["message"]
+    assert api.host.statuses() == []
+
+
+def test_approving_needs_the_approver_role(api: Api) -> None:
+    instance_id = api.start(rollout_request(approval="required")).json["instanceId"]
+    api.drive()
+
+    deployer = api.act(
+        "approve", instance_id, headers={"x-ms-client-principal": principal("ada@example.com", "Rollout.Deploy")}
+    )
+    assert deployer.status == 403, deployer
+    assert "Rollout.Approve" in deployer.json["error"]["message"]
+    assert api.get(instance_id).json["phase"] == "awaitingApproval"
+
+    approver = api.act(
+        "approve", instance_id, headers={"x-ms-client-principal": principal("grace@example.com", "Rollout.Approve")}
+    )
+    assert approver.status == 202, approver
+    assert approver.json["by"] == "grace@example.com"
+    api.drive()
+    done = api.get(instance_id).json
+    assert done["status"] == "succeeded"
+    assert done["approval"]["by"] == "grace@example.com"
+
+
+def test_role_names_come_from_the_settings(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BREAKERPANEL_DEPLOYER_ROLE", "Gateway.Rollout")
+    as_default = api.start(rollout_request(), headers={"x-ms-client-principal": principal("ada", "Rollout.Deploy")})
+    assert as_default.status == 403
+    assert "Gateway.Rollout" in as_default.json["error"]["message"]
+
+    configured = api.start(rollout_request(), headers={"x-ms-client-principal": principal("ada", "Gateway.Rollout")})
+    assert configured.status == 202, configured
+
+
+def test_reading_a_rollout_needs_the_deployer_role(api: Api) -> None:
+    instance_id = api.start(rollout_request()).json["instanceId"]
+
+    assert api.get(instance_id, headers={"x-ms-client-principal": principal("eve")}).status == 403
+    readable = api.get(instance_id, headers={"x-ms-client-principal": principal("ada", "Rollout.Deploy")})
+    assert readable.status == 200, readable
+
+
+# ------------------------------------------------------------------------------------------- terminate
+
+
+def test_terminate_stops_a_running_rollout_and_refuses_a_finished_one(api: Api, twin: Any) -> None:
+    instance_id = api.start(rollout_request(approval="required")).json["instanceId"]
+    api.drive()
+
+    approver = {"x-ms-client-principal": principal("grace", "Rollout.Approve")}
+    stopped = api.act("terminate", instance_id, headers=approver)
+
+    assert stopped.status == 202, stopped
+    assert stopped.json["terminatedBy"] == "grace"
+    read = api.get(instance_id).json
+    assert read["runtimeStatus"] == "Terminated"
+    assert any("terminated" in line.lower() for line in read["summary"])
+    api.drive()
+    assert deployment_puts(twin) == []
+
+    again = api.act("terminate", instance_id)
+    assert again.status == 409, again
+    assert "Terminated" in again.json["error"]["message"]
+    # The target is free again.
+    assert api.start(rollout_request()).status == 202
+
+
+def test_terminate_needs_the_approver_role(api: Api) -> None:
+    instance_id = api.start(rollout_request()).json["instanceId"]
+
+    refused = api.act("terminate", instance_id, headers={"x-ms-client-principal": principal("ada", "Rollout.Deploy")})
+
+    assert refused.status == 403, refused
+    assert api.host.status(instance_id)["runtimeStatus"] != "Terminated"
+
+
+# ------------------------------------------------------------------------------------------- misconfiguration
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '[{"subscriptionId": "sub", "resourceGroup": "rg", "apimName": "apim", "sig": "s3cr3t-sas-value"',
+        '{"sig": "s3cr3t-sas-value"}',
+    ],
+)
+def test_a_broken_targets_setting_is_a_500_naming_it_without_echoing_it(
+    api: Api, twin: Any, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("BREAKERPANEL_TARGETS", value)
+
+    failed = api.start(rollout_request())
+
+    assert failed.status == 500, failed
+    assert failed.json["error"]["code"] == "Misconfigured"
+    assert "BREAKERPANEL_TARGETS" in failed.json["error"]["message"]
+    assert "s3cr3t" not in failed.text
+    assert api.host.statuses() == []
+    assert twin.captured() == []
+
+
+def test_without_targets_configured_nothing_may_be_touched(
+    api: Api, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BREAKERPANEL_TARGETS")
+
+    refused = api.start(rollout_request())
+
+    assert refused.status == 400, refused
+    (problem,) = refused.json["error"]["problems"]
+    assert problem["field"] == "targets[0]" and "allowlist" in problem["problem"]
+    assert twin.captured() == []
+
+
+def test_a_broken_setting_fails_every_route_with_500(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    instance_id = api.start(rollout_request()).json["instanceId"]
+    monkeypatch.setenv("BREAKERPANEL_ARM_ENDPOINT", "https://arm.example/?sig=s3cr3t")
+
+    for response in (api.get(instance_id), api.act("approve", instance_id), api.act("terminate", instance_id)):
+        assert response.status == 500, response
+        assert "BREAKERPANEL_ARM_ENDPOINT" in response.json["error"]["message"]
+        assert "s3cr3t" not in response.text
