@@ -9,7 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from azure.core.exceptions import (
+    HttpResponseError,
+    IncompleteReadError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 
 from breakerpanel.core.retry import classify_failure
 
@@ -32,7 +37,9 @@ def _error_envelope(exc: HttpResponseError) -> dict[str, Any]:
 
 
 def failure(exc: Exception) -> Outcome:
-    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
+    # A body cut off mid-response is an HttpResponseError carrying the 2xx status it began with: the call
+    # may or may not have taken effect, and only another try (which re-reads state first) can tell.
+    if isinstance(exc, HttpResponseError) and exc.status_code is not None and not isinstance(exc, IncompleteReadError):
         error = _error_envelope(exc)
         retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
         status: int | None = exc.status_code

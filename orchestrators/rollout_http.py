@@ -37,6 +37,7 @@ _ACTIVE = [
     df.OrchestrationRuntimeStatus.Running,
     df.OrchestrationRuntimeStatus.ContinuedAsNew,
 ]
+_ACTIVE_NAMES = {status.value for status in _ACTIVE}
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -95,6 +96,21 @@ async def _status(client: df.DurableOrchestrationClient, instance_id: str) -> di
     return _status_dict(status)
 
 
+def _in_progress(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, conflict: dict[str, Any]
+) -> func.HttpResponse:
+    # The same links the 202 gave for that rollout: on the origin the caller reached.
+    urls = client.get_client_response_links(req, conflict["instanceId"])
+    return _error(
+        409,
+        "RolloutInProgress",
+        f"rollout {conflict['instanceId']} is still {conflict['runtimeStatus']} on "
+        f"{', '.join(conflict['overlap'])}; wait for it, or terminate it, before starting another",
+        instanceId=conflict["instanceId"],
+        statusQueryGetUri=urls["statusQueryGetUri"],
+    )
+
+
 @bp.route(route="rollouts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
 async def start_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
@@ -117,24 +133,27 @@ async def start_rollout(req: func.HttpRequest, client: df.DurableOrchestrationCl
         return _json(400, bad_request_body(check.errors))
 
     instance_id = api.instance_id_for(check.request)
+    # The instance's own status first: a status query pages, and the SDK does not follow its continuation.
+    own = await _status(client, instance_id)
+    targets = ["/".join(t.key) for t in check.request.targets]
+    if own is not None and own["runtimeStatus"] in _ACTIVE_NAMES:
+        return _in_progress(req, client, {**own, "overlap": targets})
     running = [_status_dict(s) for s in await client.get_status_by(runtime_status=_ACTIVE)]
     conflict = api.conflicting_rollout(check.request, running, ORCHESTRATOR)
     if conflict is not None:
-        # The same links the 202 gave for that rollout: on the origin the caller reached.
-        urls = client.get_client_response_links(req, conflict["instanceId"])
-        return _error(
-            409,
-            "RolloutInProgress",
-            f"rollout {conflict['instanceId']} is still {conflict['runtimeStatus']} on "
-            f"{', '.join(conflict['overlap'])}; wait for it, or terminate it, before starting another",
-            instanceId=conflict["instanceId"],
-            statusQueryGetUri=urls["statusQueryGetUri"],
-        )
+        return _in_progress(req, client, conflict)
 
     now = datetime.now(UTC)
     rollout_id = new_rollout_id(now, uuid.uuid4().hex)
     spec = api.orchestration_input(rollout_id, check.request, allowed, settings, started_by, now)
-    await client.start_new(ORCHESTRATOR, instance_id, spec)
+    try:
+        await client.start_new(ORCHESTRATOR, instance_id, spec)
+    except Exception as exc:  # the client raises bare Exception for any refusal of the task hub
+        # Another POST for the same target won the race between the check above and this start.
+        racing = await _status(client, instance_id)
+        if racing is not None and racing["runtimeStatus"] in _ACTIVE_NAMES:
+            return _in_progress(req, client, {**racing, "overlap": targets})
+        raise RuntimeError(f"the task hub refused to start rollout {instance_id}") from exc
     response = client.create_check_status_response(req, instance_id)
     links = json.loads(response.get_body())
     body_out = {
@@ -207,7 +226,7 @@ async def terminate_rollout(req: func.HttpRequest, client: df.DurableOrchestrati
     status = await _status(client, instance_id)
     if status is None or status["name"] != ORCHESTRATOR:
         return _error(404, "RolloutNotFound", f"no rollout with id {instance_id!r}")
-    if status["runtimeStatus"] not in {s.value for s in _ACTIVE}:
+    if status["runtimeStatus"] not in _ACTIVE_NAMES:
         return _error(409, "RolloutFinished", f"rollout {instance_id} is already {status['runtimeStatus']}")
     await client.terminate(instance_id, f"terminated by {by}")
     return _json(202, {"instanceId": instance_id, "terminatedBy": by})

@@ -112,6 +112,9 @@ def _type_name(value: object) -> str:
 class _Reader:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        # Backends readable enough to lint (name, priority, weight), even when their URL is refused: the
+        # 400 must list a duplicate name or an out-of-range priority on the same backend as a bad URL.
+        self.lintable: list[tuple[int, BackendSpec]] = []
 
     def add(self, field: str, problem: str, fix: str) -> None:
         self.problems.append(Problem(field or "(body)", problem, fix))
@@ -218,10 +221,12 @@ class _Reader:
         if rule is not None:
             self.problems += lint_breaker_rule(rule)
         indexed = [(i, b) for i, b in backends if b is not None] if backends is not None else []
-        if backends is not None:
-            self.problems += lint_backends(indexed)
+        # An empty list is linted too (it says the pool would have no members); a list whose every entry
+        # is unreadable already has a problem per entry and needs no claim that it is empty.
+        if backends is not None and (not backends or self.lintable):
+            self.problems += lint_backends(self.lintable)
         if pool_name is not None:
-            self.problems += lint_pool(pool_name, indexed)
+            self.problems += lint_pool(pool_name, self.lintable)
 
         complete = (
             targets is not None
@@ -333,10 +338,11 @@ class _Reader:
             return None
         result: list[tuple[int, BackendSpec | None]] = []
         for i, item in enumerate(items):
-            result.append((i, self.backend(item, f"backends[{i}]")))
+            result.append((i, self.backend(item, i)))
         return result
 
-    def backend(self, item: object, path: str) -> BackendSpec | None:
+    def backend(self, item: object, index: int) -> BackendSpec | None:
+        path = f"backends[{index}]"
         obj = self.mapping(item, path, BACKEND_FIELDS, '{"name": "aoai-eastus", "url": "https://...", ...}')
         if obj is None:
             return None
@@ -349,9 +355,11 @@ class _Reader:
             url_problems = check_backend_url(url, f"{path}.url")
             self.problems += url_problems
             url_ok = not url_problems
-        if name is None or not url_ok or not (ok_p and ok_w) or priority is None or weight is None:
+        if name is None or not (ok_p and ok_w) or priority is None or weight is None:
             return None
-        return BackendSpec(name, url or "", priority, weight)
+        spec = BackendSpec(name, url or "", priority, weight)
+        self.lintable.append((index, spec))
+        return spec if url_ok else None
 
     def rule(self, top: Mapping[str, object]) -> BreakerRule | None:
         path = "breakerRule"

@@ -27,8 +27,9 @@ from breakerpanel.core.whatif import summarize_what_if
 DEFAULT_OPTIONS: dict[str, Any] = {
     "approvalTimeoutSeconds": 24 * 3600,
     "deployTimeoutSeconds": 2 * 3600,
-    # Tries of one Azure call when it keeps failing transiently (429, 5xx, dropped connection).
-    "attempts": 6,
+    # Tries of one activity when it keeps failing transiently (429, 5xx, dropped connection). With the
+    # backoff of core/retry.py (2, 4, 8 … 60 s, or what Retry-After asks) 8 tries ride out about 3 minutes.
+    "attempts": 8,
 }
 # Target phases a person reads in the status, in the order they happen.
 PHASES = ("pending", "preflight", "awaitingApproval", "deploying", "verified", "failed", "rejected", "skipped")

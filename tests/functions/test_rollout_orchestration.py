@@ -267,6 +267,8 @@ def test_arm_throttling_and_server_errors_on_every_route_are_survived(rollouts: 
                   "arm.deployments.get", "apim.backends.list"):
         twin.faults.add(parse_rule({"route": route, "kind": "throttle", "retryAfter": 17, "count": 1}))
         twin.faults.add(parse_rule({"route": route, "kind": "error", "status": 503, "count": 1, "skip": 1}))
+        # A connection broken mid-response: the answer never arrives, as with a timeout.
+        twin.faults.add(parse_rule({"route": route, "kind": "drop", "count": 1, "skip": 2}))
     start = rollouts.host.now
     instance_id = rollouts.start(request())
     status = rollouts.run(instance_id)
@@ -274,6 +276,7 @@ def test_arm_throttling_and_server_errors_on_every_route_are_survived(rollouts: 
     assert status["output"]["status"] == "succeeded"
     faulted = [r for r in twin.captured() if r["fault"] is not None]
     assert {r["route"] for r in faulted} >= {"arm.deployments.validate", "arm.deployments.put", "apim.backends.list"}
+    assert {r["fault"] for r in faulted} == {"throttle", "error", "drop"}
     assert len(deployment_puts(twin)) >= 2  # the throttled PUT, then the one that landed
     # Each 429 asked for 17 s and the orchestration waited at least that long on a durable timer.
     assert rollouts.host.now - start >= timedelta(seconds=17 * 3)
@@ -312,7 +315,8 @@ def test_a_template_arm_rejects_stops_the_rollout_at_validate(
     assert entry["failure"]["stage"] == "validate"
     assert entry["failure"]["error"]["code"] == "InvalidTemplate"
     assert any("noSuchFunction" in d["message"] for d in entry["failure"]["diagnoses"])
-    # Nothing reached a deployment, and the what-if was not even asked.
+    # A permanent error is not retried; nothing reached a deployment, and the what-if was not even asked.
+    assert len(twin.captured("arm.deployments.validate")) == 1
     assert deployment_puts(twin) == []
     assert twin.captured("arm.deployments.whatif") == []
     assert "InvalidTemplate" in "\n".join(render_summary(status["output"]))

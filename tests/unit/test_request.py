@@ -270,3 +270,26 @@ def test_waves_run_in_ascending_order():
     result = parse_rollout_request(payload, ALLOWED)
     assert isinstance(result, RolloutRequest)
     assert [(n, [t.apim_name for t in ts]) for n, ts in result.waves()] == [(1, ["apim-gw"]), (2, ["apim-gw2"])]
+
+
+def test_backends_with_a_bad_url_are_still_checked_for_range_and_duplicates() -> None:
+    """Every problem of every backend in one 400, even when each backend also has a refused URL."""
+    from breakerpanel.core.model import Target
+    from breakerpanel.core.request import check_rollout_request
+
+    body = {
+        "targets": [{"subscriptionId": "s", "resourceGroup": "rg", "apimName": "apim"}],
+        "backends": [
+            {"name": "aoai-a", "url": "http://aoai-a.openai.azure.com", "priority": 1, "weight": 50},
+            {"name": "aoai-b", "url": "https://169.254.169.254/openai", "priority": 101, "weight": 50},
+            {"name": "AOAI-A", "url": "http://aoai-c.openai.azure.com", "priority": 1, "weight": 50},
+        ],
+        "breakerRule": {"name": "r", "failureCount": 3, "interval": "PT1M",
+                        "statusCodeRanges": [{"min": 429, "max": 429}], "tripDuration": "PT1M"},
+        "poolName": "pool",
+    }
+    check = check_rollout_request(body, [Target("s", "rg", "apim")])
+    fields = {p.field for p in check.errors} - {"targets[0].subscriptionId"}
+    assert fields == {"backends[0].url", "backends[1].url", "backends[1].priority", "backends[2].url",
+                      "backends[2].name"}
+    assert not any("no backends" in p.problem for p in check.problems)
