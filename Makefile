@@ -32,6 +32,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 bench: $(STAMP)
+	$(PY) bench/bench_rollout_polling.py
 	$(PY) bench/bench_replay.py
 
 twin: $(STAMP)

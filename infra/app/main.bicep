@@ -33,7 +33,7 @@ param logsEndpoint string = 'https://api.loganalytics.io'
 @description('Optional. customEvents name the watchdog writes when a breaker opens.')
 param breakerOpenedEventName string = 'BreakerOpened'
 
-@description('Optional. customEvents name the rollout writes when a deployment fails.')
+@description('Optional. customEvents name the watchdog (next on the roadmap) writes for a failed deployment.')
 param deploymentFailedEventName string = 'DeploymentFailed'
 
 // ================ //
