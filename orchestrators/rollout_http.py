@@ -15,7 +15,7 @@ import logging
 import os
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -165,35 +165,40 @@ async def start_rollout(req: func.HttpRequest, client: df.DurableOrchestrationCl
     return _json(202, body_out, headers={"Location": links["statusQueryGetUri"]})
 
 
-@bp.route(route="rollouts/{instance_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@bp.durable_client_input(client_name="client")
-async def get_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+async def _existing_rollout(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, role: Literal["deployer", "approver"]
+) -> tuple[dict[str, Any], str] | func.HttpResponse:
+    """The rollout named in the route, and who asks — or the response refusing them (500, 401/403, 404)."""
     settings = _settings()
     if isinstance(settings, func.HttpResponse):
         return settings
-    denied, _ = _denied(req, settings.deployer_role)
+    denied, by = _denied(req, settings.deployer_role if role == "deployer" else settings.approver_role)
     if denied is not None:
         return denied
     instance_id = req.route_params["instance_id"]
     status = await _status(client, instance_id)
     if status is None or status["name"] != ORCHESTRATOR:
         return _error(404, "RolloutNotFound", f"no rollout with id {instance_id!r}")
-    return _json(200, api.readable_status(status))
+    return status, by
+
+
+@bp.route(route="rollouts/{instance_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def get_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    found = await _existing_rollout(req, client, "deployer")
+    if isinstance(found, func.HttpResponse):
+        return found
+    return _json(200, api.readable_status(found[0]))
 
 
 async def _answer_gate(
     req: func.HttpRequest, client: df.DurableOrchestrationClient, approved: bool
 ) -> func.HttpResponse:
-    settings = _settings()
-    if isinstance(settings, func.HttpResponse):
-        return settings
-    denied, by = _denied(req, settings.approver_role)
-    if denied is not None:
-        return denied
-    instance_id = req.route_params["instance_id"]
-    status = await _status(client, instance_id)
-    if status is None or status["name"] != ORCHESTRATOR:
-        return _error(404, "RolloutNotFound", f"no rollout with id {instance_id!r}")
+    found = await _existing_rollout(req, client, "approver")
+    if isinstance(found, func.HttpResponse):
+        return found
+    status, by = found
+    instance_id = status["instanceId"]
     if not api.awaiting_approval(status):
         return _error(409, "NotAwaitingApproval", f"rollout {instance_id} is not waiting for an approval now")
     comment = api.comment_from(req.get_body())
@@ -216,16 +221,11 @@ async def reject_rollout(req: func.HttpRequest, client: df.DurableOrchestrationC
 @bp.route(route="rollouts/{instance_id}/terminate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
 async def terminate_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    settings = _settings()
-    if isinstance(settings, func.HttpResponse):
-        return settings
-    denied, by = _denied(req, settings.approver_role)
-    if denied is not None:
-        return denied
-    instance_id = req.route_params["instance_id"]
-    status = await _status(client, instance_id)
-    if status is None or status["name"] != ORCHESTRATOR:
-        return _error(404, "RolloutNotFound", f"no rollout with id {instance_id!r}")
+    found = await _existing_rollout(req, client, "approver")
+    if isinstance(found, func.HttpResponse):
+        return found
+    status, by = found
+    instance_id = status["instanceId"]
     if status["runtimeStatus"] not in _ACTIVE_NAMES:
         return _error(409, "RolloutFinished", f"rollout {instance_id} is already {status['runtimeStatus']}")
     await client.terminate(instance_id, f"terminated by {by}")
