@@ -146,6 +146,20 @@ class ArmState:
 
     # -- deployments --------------------------------------------------------------------------------------------
 
+    def _prepare(self, subscription_id: str, resource_group: str, name: str, body: dict[str, Any]) -> Deployment:
+        """A deployment of `body`, its template evaluated (ARM checks the template before accepting it)."""
+        request = parse_request(body)
+        return Deployment(
+            subscription_id=subscription_id,
+            resource_group=resource_group,
+            name=name,
+            mode=request.mode,
+            template=request.template,
+            parameters=request.parameters,
+            evaluated=self._evaluate(subscription_id, resource_group, name, request),
+            on_error=request.on_error,
+        )
+
     def find(self, subscription_id: str, resource_group: str, name: str) -> Deployment | None:
         return self._deployments.get(self._key(subscription_id, resource_group, name))
 
@@ -174,18 +188,7 @@ class ArmState:
                 started=_us_time(existing.started),
                 expires=_us_time(existing.started + _ACTIVE_LIFETIME),
             )
-        request = parse_request(body)
-        evaluated = self._evaluate(subscription_id, resource_group, name, request)
-        deployment = Deployment(
-            subscription_id=subscription_id,
-            resource_group=resource_group,
-            name=name,
-            mode=request.mode,
-            template=request.template,
-            parameters=request.parameters,
-            evaluated=evaluated,
-            on_error=request.on_error,
-        )
+        deployment = self._prepare(subscription_id, resource_group, name, body)
         self._deployments[self._key(subscription_id, resource_group, name)] = deployment
         self._by_async_id[deployment.async_id] = deployment
         return deployment, existing is None
@@ -293,19 +296,9 @@ class ArmState:
 
     def validate(self, subscription_id: str, resource_group: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """DeploymentValidateResult for a valid request; the template's errors are raised as ARM's 400."""
-        request = parse_request(body)
-        evaluated = self._evaluate(subscription_id, resource_group, name, request)
-        probe = Deployment(
-            subscription_id=subscription_id,
-            resource_group=resource_group,
-            name=name,
-            mode=request.mode,
-            template=request.template,
-            parameters=request.parameters,
-            evaluated=evaluated,
-            on_error=request.on_error,
-            state="Succeeded",
-        )
+        probe = self._prepare(subscription_id, resource_group, name, body)
+        evaluated = probe.evaluated
+        probe.state = "Succeeded"
         probe.finished = probe.started
         result = probe.rest()
         result["properties"].pop("outputResources", None)  # nothing was provisioned
