@@ -1,0 +1,101 @@
+"""`python -m breakerpanel` as a person runs it: the demo, and deploy against a running twin."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SUB = "00000000-0000-0000-0000-0000000000cc"
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "breakerpanel", *args],
+        cwd=cwd, env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_the_demo_runs_end_to_end(tmp_path: Path) -> None:
+    result = _run(["demo", "--state-dir", str(tmp_path / "twin")], {}, ROOT)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "demo finished as expected" in out
+    assert "VERIFIED" in out and "REJECTED" in out
+    assert "rollback: deployment" in out and "verify: APIM matches the rollback point" in out
+    assert (tmp_path / "twin" / "ca.pem").is_file()
+
+
+@pytest.fixture
+def request_file(tmp_path: Path, twin: Any) -> Path:
+    twin.apim.create_service(SUB, "rg-cli", "apim-cli")
+    body = json.loads((ROOT / "examples" / "rollout-request.json").read_text())
+    body["targets"] = [{"subscriptionId": SUB, "resourceGroup": "rg-cli", "apimName": "apim-cli"}]
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(body))
+    return path
+
+
+def test_deploy_prints_progress_and_the_summary(request_file: Path, twin_env: dict[str, str], tmp_path: Path) -> None:
+    result = _run(["deploy", "--request", str(request_file)], twin_env, tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "preflight" in result.stdout and "deploying" in result.stdout
+    assert "apim-cli: verified (Succeeded)" in result.stdout
+    assert "SUCCEEDED" in result.stdout
+
+
+def test_deploy_json_gives_the_final_status(request_file: Path, twin_env: dict[str, str], tmp_path: Path) -> None:
+    result = _run(["deploy", "--request", str(request_file), "--json"], twin_env, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"]["status"] == "succeeded"
+
+
+def test_deploy_without_approve_rejects_a_rollout_that_needs_approval(
+    request_file: Path, twin_env: dict[str, str], tmp_path: Path, twin: Any
+) -> None:
+    body = json.loads(request_file.read_text())
+    body["approval"] = "required"
+    request_file.write_text(json.dumps(body))
+
+    rejected = _run(["deploy", "--request", str(request_file)], twin_env, tmp_path)
+    assert rejected.returncode == 1
+    assert "REJECTED" in rejected.stdout
+    assert twin.captured("arm.deployments.put") == []
+
+    approved = _run(["deploy", "--request", str(request_file), "--approve"], twin_env, tmp_path)
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert len(twin.captured("arm.deployments.put")) == 1
+
+
+def test_deploy_refuses_a_bad_request_before_anything_starts(
+    request_file: Path, twin_env: dict[str, str], tmp_path: Path, twin: Any
+) -> None:
+    body = json.loads(request_file.read_text())
+    body["backends"][0]["url"] = "http://169.254.169.254/latest"
+    body["colour"] = "blue"
+    request_file.write_text(json.dumps(body))
+
+    result = _run(["deploy", "--request", str(request_file)], twin_env, tmp_path)
+
+    assert result.returncode == 2
+    assert "backends[0].url" in result.stderr and "colour" in result.stderr
+    assert "nothing was started" in result.stderr
+    assert twin.captured() == []
+
+
+def test_deploy_names_a_wrong_setting(request_file: Path, tmp_path: Path) -> None:
+    result = _run(["deploy", "--request", str(request_file)], {"BREAKERPANEL_CREDENTIAL": "password"}, tmp_path)
+
+    assert result.returncode == 2
+    assert "BREAKERPANEL_CREDENTIAL" in result.stderr

@@ -1,0 +1,235 @@
+"""The committed gateway template (infra/gateway/main.json) deployed to the twin with the real
+DeploymentsMgmtClient, then read back with the real ApiManagementClient, as a user checks a rollout."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.mgmt.apimanagement import ApiManagementClient
+from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+from azure.mgmt.resource.deployments.models import (
+    Deployment,
+    DeploymentProperties,
+    DeploymentWhatIf,
+    DeploymentWhatIfProperties,
+)
+
+pytestmark = pytest.mark.twin
+
+# Copied from tests/conftest.py (it is not importable).
+SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
+RESOURCE_GROUP = "rg-gateway"
+APIM = "apim-gateway"
+APIM_ID = (
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.ApiManagement/service/{APIM}"
+)
+MAIN_JSON = Path(__file__).resolve().parents[2] / "infra" / "gateway" / "main.json"
+# The SDK speaks 2024-05-01, which has no failureResponse; the template writes the backends at this version.
+PREVIEW = "2025-03-01-preview"
+
+BACKENDS = [
+    {"name": "aoai-eastus", "url": "https://aoai-eastus.openai.azure.com/openai", "priority": 1, "weight": 60},
+    {"name": "aoai-westus", "url": "https://aoai-westus.openai.azure.com/openai", "priority": 1, "weight": 40},
+    {"name": "aoai-sweden", "url": "https://aoai-sweden.openai.azure.com/openai", "priority": 2, "weight": 100},
+]
+BREAKER_RULE = {
+    "name": "openai-breaker",
+    "failureCount": 3,
+    "interval": "PT1M",
+    "statusCodeRanges": [{"min": 429, "max": 429}, {"min": 500, "max": 599}],
+    "errorReasons": ["timeout"],
+    "tripDuration": "PT30S",
+    "acceptRetryAfter": True,
+    "failureResponseStatusCode": 599,
+}
+POOL = "aoai-pool"
+API = "azure-openai"
+API_PATH = "openai"
+
+
+def parameters(backends: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apimServiceName": {"value": APIM},
+        "backends": {"value": backends},
+        "breakerRule": {"value": BREAKER_RULE},
+        "poolName": {"value": POOL},
+        "apiName": {"value": API},
+        "apiPath": {"value": API_PATH},
+    }
+
+
+def gateway_template() -> dict[str, Any]:
+    return json.loads(MAIN_JSON.read_text())
+
+
+def deploy(deployments: DeploymentsMgmtClient, name: str, backends: list[dict[str, Any]]) -> Any:
+    body = Deployment(
+        properties=DeploymentProperties(
+            mode="Incremental", template=gateway_template(), parameters=parameters(backends)
+        )
+    )
+    return deployments.deployments.begin_create_or_update(RESOURCE_GROUP, name, body).result()
+
+
+def what_if(deployments: DeploymentsMgmtClient, name: str, backends: list[dict[str, Any]]) -> dict[str, Any]:
+    """resource name (last id segment) → its WhatIfChange."""
+    body = DeploymentWhatIf(
+        properties=DeploymentWhatIfProperties(
+            mode="Incremental", template=gateway_template(), parameters=parameters(backends)
+        )
+    )
+    result = deployments.deployments.begin_what_if(RESOURCE_GROUP, name, body).result()
+    assert result.status == "Succeeded"
+    return {change.resource_id.removeprefix(APIM_ID): change for change in result.changes}
+
+
+def raw_backend(apim: ApiManagementClient, name: str) -> dict[str, Any]:
+    """The backend as APIM answers it at 2025-03-01-preview, unfiltered by the 2024-05-01 SDK models."""
+    return apim.backend.get(
+        RESOURCE_GROUP, APIM, name, api_version=PREVIEW, cls=lambda resp, obj, headers: resp.http_response.json()
+    )
+
+
+@pytest.fixture
+def service(twin: Any) -> Any:
+    """The twin, reset, with the existing APIM instance the template deploys into."""
+    twin.apim.create_service(SUBSCRIPTION, RESOURCE_GROUP, APIM, "Developer")
+    return twin
+
+
+@pytest.fixture
+def deployed(service: Any, deployments: DeploymentsMgmtClient) -> Any:
+    result = deploy(deployments, "gateway-1", BACKENDS)
+    assert result.properties.provisioning_state == "Succeeded"
+    return result
+
+
+def test_each_backend_reads_back_field_for_field(deployed: Any, apim: ApiManagementClient) -> None:
+    for spec in BACKENDS:
+        got = apim.backend.get(RESOURCE_GROUP, APIM, spec["name"])
+        assert got.id == f"{APIM_ID}/backends/{spec['name']}"
+        assert got.url == spec["url"]
+        assert got.protocol == "http"
+        assert got.type_properties_type == "Single"
+        assert got.description == "Azure OpenAI endpoint, deployed by breakerpanel."
+        [rule] = got.circuit_breaker.rules
+        assert rule.name == "openai-breaker"
+        assert rule.failure_condition.count == 3
+        assert rule.failure_condition.percentage is None
+        assert rule.failure_condition.interval == dt.timedelta(minutes=1)
+        assert [(r.min, r.max) for r in rule.failure_condition.status_code_ranges] == [(429, 429), (500, 599)]
+        assert rule.failure_condition.error_reasons == ["timeout"]
+        assert rule.trip_duration == dt.timedelta(seconds=30)
+        assert rule.accept_retry_after is True
+
+        [raw_rule] = raw_backend(apim, spec["name"])["properties"]["circuitBreaker"]["rules"]
+        assert raw_rule["failureCondition"]["interval"] == "PT1M"
+        assert raw_rule["tripDuration"] == "PT30S"
+        assert raw_rule["failureResponse"] == {"statusCode": 599}
+
+
+def test_pool_lists_every_backend_with_its_priority_and_weight(deployed: Any, apim: ApiManagementClient) -> None:
+    pool = apim.backend.get(RESOURCE_GROUP, APIM, POOL)
+
+    assert pool.id == f"{APIM_ID}/backends/{POOL}"
+    assert pool.type_properties_type == "Pool"
+    assert pool.url is None
+    assert pool.protocol is None
+    assert pool.circuit_breaker is None
+    assert [(m.id, m.priority, m.weight) for m in pool.pool.services] == [
+        ("/backends/aoai-eastus", 1, 60),
+        ("/backends/aoai-westus", 1, 40),
+        ("/backends/aoai-sweden", 2, 100),
+    ]
+    listed = {b.name: b.type_properties_type for b in apim.backend.list_by_service(RESOURCE_GROUP, APIM)}
+    assert listed == {"aoai-eastus": "Single", "aoai-westus": "Single", "aoai-sweden": "Single", POOL: "Pool"}
+
+
+def test_api_and_its_policy_route_to_the_pool_and_retry_over_every_member(
+    deployed: Any, apim: ApiManagementClient
+) -> None:
+    api = apim.api.get(RESOURCE_GROUP, APIM, API)
+    assert api.path == API_PATH
+    assert api.protocols == ["https"]
+    assert api.subscription_required is True
+
+    policy = apim.api_policy.get(RESOURCE_GROUP, APIM, API, "policy", format="rawxml")
+    root = ElementTree.fromstring(policy.value)
+    [set_backend] = root.iter("set-backend-service")
+    assert set_backend.attrib == {"backend-id": POOL}
+    [retry] = root.iter("retry")
+    assert retry.attrib["count"] == str(len(BACKENDS) - 1)
+    assert retry.attrib["condition"] == "@(context.Response.StatusCode == 429 || context.Response.StatusCode == 503)"
+    [forward] = retry.iter("forward-request")
+    assert forward.attrib["buffer-request-body"] == "true"
+
+    outputs = deployed.properties.outputs
+    assert outputs["poolId"]["value"] == f"{APIM_ID}/backends/{POOL}"
+    assert outputs["retryCount"]["value"] == 2
+    assert outputs["backendIds"]["value"] == [f"{APIM_ID}/backends/{b['name']}" for b in BACKENDS]
+
+
+def test_one_backend_pool_still_retries_once(
+    service: Any, deployments: DeploymentsMgmtClient, apim: ApiManagementClient
+) -> None:
+    deploy(deployments, "gateway-solo", BACKENDS[:1])
+
+    policy = apim.api_policy.get(RESOURCE_GROUP, APIM, API, "policy", format="rawxml")
+    [retry] = ElementTree.fromstring(policy.value).iter("retry")
+    assert retry.attrib["count"] == "1"
+
+
+def test_redeploying_the_same_parameters_succeeds_and_what_if_shows_no_change(
+    deployed: Any, deployments: DeploymentsMgmtClient, apim: ApiManagementClient
+) -> None:
+    again = deploy(deployments, "gateway-2", BACKENDS)
+    assert again.properties.provisioning_state == "Succeeded"
+
+    changes = what_if(deployments, "gateway-3", BACKENDS)
+
+    expected = [
+        *(f"/backends/{b['name']}" for b in BACKENDS),
+        f"/backends/{POOL}",
+        f"/apis/{API}",
+        f"/apis/{API}/operations/post-all",
+        f"/apis/{API}/operations/get-all",
+        f"/apis/{API}/policies/policy",
+    ]
+    assert sorted(changes) == sorted(expected)
+    assert {name: change.change_type for name, change in changes.items()} == dict.fromkeys(expected, "NoChange")
+
+
+def test_what_if_without_one_backend_shows_the_pool_modified(
+    deployed: Any, deployments: DeploymentsMgmtClient, apim: ApiManagementClient
+) -> None:
+    fewer = copy.deepcopy(BACKENDS[:2])
+
+    changes = what_if(deployments, "gateway-shrink", fewer)
+
+    kinds = {name: change.change_type for name, change in changes.items()}
+    assert kinds[f"/backends/{POOL}"] == "Modify"
+    assert kinds["/backends/aoai-eastus"] == kinds["/backends/aoai-westus"] == "NoChange"
+    # The policy's retry count follows the pool size (3 → 2 members: 2 → 1 retry).
+    assert kinds[f"/apis/{API}/policies/policy"] == "Modify"
+    # Incremental mode leaves the dropped backend alone: it is not in the template, so not in the changes.
+    assert "/backends/aoai-sweden" not in kinds
+    [services] = changes[f"/backends/{POOL}"].delta
+    assert (services.path, services.property_change_type) == ("properties.pool.services", "Array")
+    assert [(c.path, c.property_change_type, c.before) for c in services.children] == [
+        ("2", "Delete", {"id": "/backends/aoai-sweden", "priority": 2, "weight": 100})
+    ]
+    # What-if writes nothing: the pool still has three members.
+    assert len(apim.backend.get(RESOURCE_GROUP, APIM, POOL).pool.services) == 3
+
+    deploy(deployments, "gateway-shrink", fewer)
+
+    pool = apim.backend.get(RESOURCE_GROUP, APIM, POOL)
+    assert [m.id for m in pool.pool.services] == ["/backends/aoai-eastus", "/backends/aoai-westus"]
+    # Incremental: the dropped backend stays in APIM, out of the pool.
+    assert apim.backend.get(RESOURCE_GROUP, APIM, "aoai-sweden").url == BACKENDS[2]["url"]
