@@ -24,7 +24,6 @@ from activities.deployments import (
 )
 from breakerpanel.core import rollout_flow as flow
 from breakerpanel.core.gate import APPROVAL_EVENT
-from breakerpanel.core.retry import retry_delay
 
 bp = df.Blueprint()
 
@@ -42,9 +41,9 @@ def call_with_retry(
     attempt = 0
     while True:
         outcome: dict[str, Any] = yield context.call_activity(activity, payload)
-        if outcome.get("outcome") != "transient" or attempt + 1 >= attempts:
+        delay = flow.retry_after(outcome, attempt, attempts)
+        if delay is None:
             return outcome
-        delay = retry_delay(attempt, outcome.get("retryAfterSeconds"))
         yield context.create_timer(context.current_utc_datetime + timedelta(seconds=delay))
         attempt += 1
 

@@ -21,6 +21,7 @@ from breakerpanel.core.model import RolloutRequest, Target
 from breakerpanel.core.naming import deployment_name, rollback_deployment_name
 from breakerpanel.core.polling import is_terminal, poll_delay
 from breakerpanel.core.request import parse_rollout_request
+from breakerpanel.core.retry import retry_delay
 from breakerpanel.core.verify import diff_backends
 from breakerpanel.core.whatif import summarize_what_if
 
@@ -216,6 +217,16 @@ def after_gate(
         return updated
     updated = _with_targets(updated, wave["keys"], now, phase="rejected")
     return _halt(updated, f"approval {decision['outcome']}: {decision['reason']}", now)
+
+
+def retry_after(outcome: Mapping[str, Any], attempt: int, attempts: int) -> float | None:
+    """Seconds to wait before trying an activity again, or None to keep its outcome (`attempt` counts from 0).
+
+    Only a transient failure is tried again, at most `attempts` times in all, honouring Retry-After.
+    """
+    if outcome.get("outcome") != "transient" or attempt + 1 >= attempts:
+        return None
+    return retry_delay(attempt, outcome.get("retryAfterSeconds"))
 
 
 def poller_input(job: Mapping[str, Any], call: Mapping[str, Any], now: datetime) -> dict[str, Any]:

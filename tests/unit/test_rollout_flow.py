@@ -93,3 +93,12 @@ def test_the_status_view_keeps_phases_and_drops_payloads() -> None:
     assert len(json.dumps(view)) < 4_000
     entry = view["targets"][wave["keys"][0]]
     assert entry["phase"] == "failed" and entry["stage"] == "deploy" and entry["problems"] == 1
+
+
+def test_only_transient_outcomes_are_tried_again_honouring_retry_after() -> None:
+    assert flow.retry_after({"outcome": "ok"}, 0, 8) is None
+    assert flow.retry_after({"outcome": "permanent", "error": {}}, 0, 8) is None
+    assert flow.retry_after({"outcome": "transient", "retryAfterSeconds": 17.0}, 0, 8) == 17.0
+    assert flow.retry_after({"outcome": "transient"}, 0, 8) == 2.0
+    assert flow.retry_after({"outcome": "transient"}, 3, 8) == 16.0
+    assert flow.retry_after({"outcome": "transient"}, 7, 8) is None  # the eighth try was the last
