@@ -76,24 +76,6 @@ def parse_duration(value: str | timedelta | float | int) -> float:
     return parse_iso8601_duration(value)
 
 
-def format_iso8601_duration(seconds: float) -> str:
-    """The shortest ISO 8601 form of a number of seconds (PT1M, PT1H30M, P1DT2H, PT0.5S)."""
-    sign = "-" if seconds < 0 else ""
-    rest = abs(seconds)
-    days, rest = divmod(rest, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    date = f"{int(days)}D" if days else ""
-    time = ""
-    if hours:
-        time += f"{int(hours)}H"
-    if minutes:
-        time += f"{int(minutes)}M"
-    if secs or not (date or time):
-        secs_text = f"{secs:.3f}".rstrip("0").rstrip(".") if secs != int(secs) else str(int(secs))
-        time += f"{secs_text}S"
-    return f"{sign}P{date}" + (f"T{time}" if time else "")
-
 
 def humanize_seconds(seconds: float) -> str:
     """'90 s', '5 min', '2 h 30 min', '1 day' — for messages a person reads."""

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Literal
 
 from breakerpanel.core.model import ApprovalMode
 from breakerpanel.core.whatif import WhatIfSummary
 
 APPROVAL_EVENT = "RolloutApproval"
-DEFAULT_APPROVAL_TIMEOUT_SECONDS = 24 * 3600
 GateOutcome = Literal["not_required", "approved", "rejected", "timed_out"]
 
 
@@ -49,9 +47,6 @@ def approval_needed(mode: ApprovalMode, what_if: WhatIfSummary | None) -> Approv
         return ApprovalDecision(True, "what-if shows " + " and ".join(parts))
     return ApprovalDecision(False, "what-if shows no deletions")
 
-
-def approval_deadline(now: datetime, timeout_seconds: float = DEFAULT_APPROVAL_TIMEOUT_SECONDS) -> datetime:
-    return now + timedelta(seconds=timeout_seconds)
 
 
 def not_required(decision: ApprovalDecision) -> GateResult:

@@ -23,12 +23,6 @@ class Problem:
         return {"field": self.field, "problem": self.problem, "fix": self.fix, "severity": self.severity}
 
 
-def errors_only(problems: list[Problem]) -> list[Problem]:
-    return [p for p in problems if p.severity == "error"]
-
-
-def warnings_only(problems: list[Problem]) -> list[Problem]:
-    return [p for p in problems if p.severity == "warning"]
 
 
 @dataclass(frozen=True)

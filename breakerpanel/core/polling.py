@@ -6,13 +6,12 @@ rollout for hours). Whether a failed call is worth retrying is in retry.py (`cla
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from breakerpanel.core.retry import parse_retry_after
 
 FIRST_POLL_SECONDS = 5.0
 MAX_POLL_SECONDS = 60.0
-DEFAULT_DEADLINE_SECONDS = 2 * 3600
 TERMINAL_STATES = frozenset({"succeeded", "failed", "canceled"})
 
 
@@ -36,21 +35,7 @@ def poll_delay(
     return min(first * (2 ** min(attempt, 32)), cap)
 
 
-def poll_schedule(count: int, *, first: float = FIRST_POLL_SECONDS, cap: float = MAX_POLL_SECONDS) -> list[float]:
-    return [poll_delay(i, first=first, cap=cap) for i in range(count)]
-
-
-def next_poll_at(
-    now: datetime, attempt: int, retry_after: str | float | None = None, *, cap: float = MAX_POLL_SECONDS
-) -> datetime:
-    """When to fire the durable timer for the next poll."""
-    return now + timedelta(seconds=poll_delay(attempt, retry_after, now=now, cap=cap))
 
 
 def is_terminal(provisioning_state: str) -> bool:
     return provisioning_state.lower() in TERMINAL_STATES
-
-
-def past_deadline(started: datetime, now: datetime, deadline_seconds: float = DEFAULT_DEADLINE_SECONDS) -> bool:
-    """True once a deployment has been polled for longer than anyone should wait (it is then reported stuck)."""
-    return (now - started).total_seconds() >= deadline_seconds

@@ -9,7 +9,6 @@ from unit_helpers import load
 
 from breakerpanel.core.durations import (
     DurationError,
-    format_iso8601_duration,
     parse_duration,
     parse_iso8601_duration,
     parse_timespan,
@@ -77,11 +76,3 @@ def test_timespan_errors(text):
 def test_any_form(value, seconds):
     assert parse_duration(value) == seconds
 
-
-@pytest.mark.parametrize("seconds", [0.5, 30, 60, 90, 3600, 5400, 86400, 93784])
-def test_format_round_trips(seconds):
-    assert parse_iso8601_duration(format_iso8601_duration(seconds)) == pytest.approx(seconds)
-
-
-def test_format_is_short():
-    assert [format_iso8601_duration(s) for s in (60, 5400, 86400, 0)] == ["PT1M", "PT1H30M", "P1D", "PT0S"]

@@ -10,14 +10,14 @@ from unit_helpers import SUB
 
 from breakerpanel.core.model import Target
 from breakerpanel.core.naming import deployment_name, instance_id, new_rollout_id
-from breakerpanel.core.polling import is_terminal, next_poll_at, past_deadline, poll_delay, poll_schedule
+from breakerpanel.core.polling import is_terminal, poll_delay
 from breakerpanel.core.retry import classify_failure, parse_retry_after
 
 NOW = datetime(2026, 11, 24, 22, 0, 0, tzinfo=UTC)
 
 
-def test_poll_schedule_doubles_and_caps():
-    assert poll_schedule(7) == [5, 10, 20, 40, 60, 60, 60]
+def test_poll_delay_doubles_and_caps():
+    assert [poll_delay(i) for i in range(7)] == [5, 10, 20, 40, 60, 60, 60]
 
 
 def test_retry_after_wins_but_is_capped():
@@ -30,7 +30,6 @@ def test_retry_after_wins_but_is_capped():
 def test_retry_after_http_date():
     header = "Tue, 24 Nov 2026 22:00:30 GMT"
     assert poll_delay(0, header, now=NOW) == 30
-    assert next_poll_at(NOW, 0, header) == NOW + timedelta(seconds=30)
 
 
 def test_unreadable_retry_after_falls_back_to_schedule():
@@ -54,11 +53,6 @@ def test_terminal_states(state):
 @pytest.mark.parametrize("state", ["Accepted", "Running", "Deleting", ""])
 def test_running_states(state):
     assert not is_terminal(state)
-
-
-def test_deadline():
-    assert past_deadline(NOW, NOW + timedelta(hours=2))
-    assert not past_deadline(NOW, NOW + timedelta(minutes=5))
 
 
 @pytest.mark.parametrize(

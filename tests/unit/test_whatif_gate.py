@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from unit_helpers import APIM_ID, load
 
-from breakerpanel.core.gate import approval_deadline, approval_needed, gate_outcome
+from breakerpanel.core.gate import approval_needed, gate_outcome
 from breakerpanel.core.whatif import summarize_what_if
 
 
@@ -126,7 +124,3 @@ def test_gate_times_out_without_deploying():
     result = gate_outcome(None, timed_out=True, timeout_seconds=3600)
     assert (result.proceed, result.outcome) == (False, "timed_out") and "3600 s" in result.reason
 
-
-def test_deadline_is_relative_to_the_time_passed_in():
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    assert approval_deadline(now, 90) == datetime(2026, 1, 1, 0, 1, 30, tzinfo=UTC)
