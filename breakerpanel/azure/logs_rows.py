@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 from azure.monitor.query import LogsQueryPartialResult, LogsQueryResult, LogsQueryStatus
 
+from breakerpanel.core.verify import whole_number
+
 Row = dict[str, Any]
 
 _TIMESPAN = re.compile(
@@ -62,18 +64,10 @@ class _Unreadable(ValueError):
 
 
 def _int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise _Unreadable("a boolean is not a whole number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    raise _Unreadable("expected a whole number")
+    number = whole_number(value)
+    if number is None:
+        raise _Unreadable("a boolean is not a whole number" if isinstance(value, bool) else "expected a whole number")
+    return number
 
 
 def _real(value: Any) -> float:

@@ -83,7 +83,9 @@ def _list(value: object) -> list[object]:
     return value if isinstance(value, list) else []
 
 
-def _int(value: object) -> int | None:
+def whole_number(value: object) -> int | None:
+    """An integer as Azure payloads carry it: an int, an integral float, or digits in a string (APIM's
+    docs write counts as "3"; Log Analytics sends longs as text). None for anything else, booleans included."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
@@ -96,6 +98,7 @@ def _int(value: object) -> int | None:
         except ValueError:
             return None
     return None
+
 
 
 def _text(value: object) -> str:
@@ -126,12 +129,13 @@ def member_name(service_id: str) -> str:
 def parse_rule(rule: Mapping[str, object]) -> ActualRule:
     condition = _map(rule.get("failureCondition"))
     ranges = tuple(
-        (_int(_map(r).get("min")), _int(_map(r).get("max"))) for r in _list(condition.get("statusCodeRanges"))
+        (whole_number(_map(r).get("min")), whole_number(_map(r).get("max")))
+        for r in _list(condition.get("statusCodeRanges"))
     )
     return ActualRule(
         name=_text(rule.get("name")),
-        count=_int(condition.get("count")),
-        percentage=_int(condition.get("percentage")),
+        count=whole_number(condition.get("count")),
+        percentage=whole_number(condition.get("percentage")),
         interval=_text(condition.get("interval")),
         interval_seconds=_seconds(condition.get("interval")),
         status_code_ranges=ranges,
@@ -139,7 +143,7 @@ def parse_rule(rule: Mapping[str, object]) -> ActualRule:
         trip_duration=_text(rule.get("tripDuration")),
         trip_seconds=_seconds(rule.get("tripDuration")),
         accept_retry_after=rule.get("acceptRetryAfter") is True or str(rule.get("acceptRetryAfter")).lower() == "true",
-        failure_response_status_code=_int(_map(rule.get("failureResponse")).get("statusCode")),
+        failure_response_status_code=whole_number(_map(rule.get("failureResponse")).get("statusCode")),
     )
 
 
@@ -154,8 +158,8 @@ def parse_backend(backend: Mapping[str, object]) -> ActualBackend:
         PoolMember(
             name=member_name(_text(_map(s).get("id"))),
             id=_text(_map(s).get("id")),
-            priority=_int(_map(s).get("priority")),
-            weight=_int(_map(s).get("weight")),
+            priority=whole_number(_map(s).get("priority")),
+            weight=whole_number(_map(s).get("weight")),
         )
         for s in _list(pool.get("services"))
     )
@@ -168,7 +172,7 @@ def parse_backend(backend: Mapping[str, object]) -> ActualBackend:
         protocol=str(protocol) if protocol is not None else None,
         rules=tuple(parse_rule(_map(r)) for r in _list(_map(props.get("circuitBreaker")).get("rules"))),
         members=members,
-        pool_failure_response_status_code=_int(_map(pool.get("failureResponse")).get("statusCode")),
+        pool_failure_response_status_code=whole_number(_map(pool.get("failureResponse")).get("statusCode")),
     )
 
 
