@@ -7,9 +7,17 @@ GET    /_twin/faults                  the fault rules with how often each was se
 POST   /_twin/faults                  add one rule (twin/faults.py documents the fields)
 PUT    /_twin/faults                  replace all rules with the posted list
 DELETE /_twin/faults                  remove all rules
-POST   /_twin/logs/rows               append ApiManagementGatewayLogs rows: {"rows": [{column: value}]}
+POST   /_twin/logs/rows               append ApiManagementGatewayLogs rows: {"rows": [{column: value}], "workspaceId"?}
+                                      (without workspaceId: the default workspace, which answers every id with no
+                                      rows of its own — twin/log_analytics/state.py)
 PUT    /_twin/logs/clock              pin Log Analytics' "now" (ago(), timespans): {"now": iso} or {"now": null}
 GET    /_twin/logs/clock              the pinned "now", if any
+PUT    /_twin/logs/ingestion          ingestion delay {"delaySeconds": N}: rows queryable once now >= TimeGenerated+N
+GET    /_twin/logs/ingestion          the ingestion delay
+POST   /_twin/gateway/scenario        load a traffic scenario: {"name", "start", "seed"?, "durationMinutes"?}
+                                      -> {targets, rows (per workspace), events, expected} (twin/gateway/)
+GET    /_twin/gateway/scenarios       the scenarios: [{name, description, defaultDurationMinutes}]
+GET    /_twin/gateway/events          the Event Grid breaker events the loaded scenarios emitted (?schema=cloudevents)
 GET    /_twin/arm/resources           resources ARM holds for services the twin does not model
 POST   /_twin/arm/settle              run every active deployment to its end now
 GET    /_twin/arm/failures            injected provisioning failures
@@ -79,8 +87,11 @@ def _seed_rows(twin: Twin, request: Request) -> Response:
     rows = payload.get("rows")
     if not isinstance(rows, list):
         raise TwinError.of("InvalidControlRequest", detail="body must be {\"rows\": [ {column: value}, ... ]}")
+    workspace = payload.get("workspaceId")
+    if workspace is not None and (not isinstance(workspace, str) or not workspace.strip()):
+        raise TwinError.of("InvalidControlRequest", detail="workspaceId must be the workspace GUID, or absent")
     try:
-        added = twin.logs.append_rows(rows)
+        added = twin.logs.append_rows(rows, workspace)
     except ValueError as exc:
         raise TwinError.of("InvalidControlRequest", detail=str(exc)) from None
     return Response(200, {"added": added})

@@ -339,3 +339,87 @@ def test_reset_forgets_rows_and_frees_the_clock(twin, seeded):
     assert twin.logs.row_count == len(seeded) and twin.logs.pinned_now == NOW
     twin.reset()
     assert twin.logs.row_count == 0 and twin.logs.pinned_now is None
+
+
+# --- workspaces, resource-centric queries, ingestion delay ------------------------------------------------
+
+OTHER_WORKSPACE = "0b7e3f6a-9f55-4d0e-8f0c-3f1e2d4c5b6a"
+_SERVICES = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-gateway/providers/Microsoft.ApiManagement"  # noqa: E501
+APIM_A = _SERVICES + "/service/apim-a"
+APIM_B = _SERVICES + "/service/apim-b"
+
+
+def _post_rows(twin_server: Any, rows: list[dict[str, Any]], workspace: str | None = None) -> None:
+    body: dict[str, Any] = {"rows": rows}
+    if workspace is not None:
+        body["workspaceId"] = workspace
+    reply = requests.post(f"{twin_server.url}/_twin/logs/rows", json=body, verify=str(twin_server.ca_path), timeout=10)
+    assert reply.status_code == 200, reply.text
+
+
+def _rows_for(resource_id: str, backend: str, count: int) -> list[dict[str, Any]]:
+    return [
+        {"TimeGenerated": _iso(T0 + timedelta(seconds=i)), "_ResourceId": resource_id, "BackendId": backend}
+        for i in range(count)
+    ]
+
+
+
+
+def test_each_workspace_sees_only_its_own_rows(logs, twin, twin_server):
+    _post_rows(twin_server, _rows_for(APIM_A, "aoai-a", 3), WORKSPACE)
+    _post_rows(twin_server, _rows_for(APIM_B, "aoai-b", 5), OTHER_WORKSPACE.upper())  # ids compare ignoring case
+    kql = "ApiManagementGatewayLogs | summarize n=count() by BackendId"
+    assert rows_from_result(logs.query_workspace(WORKSPACE, kql, timespan=None)) == [{"BackendId": "aoai-a", "n": 3}]
+    assert rows_from_result(logs.query_workspace(OTHER_WORKSPACE, kql, timespan=None)) == [
+        {"BackendId": "aoai-b", "n": 5}
+    ]
+    # A workspace nobody sent rows to answers from the default workspace: empty here.
+    third = "11111111-2222-3333-4444-555555555555"
+    assert rows_from_result(logs.query_workspace(third, "ApiManagementGatewayLogs | count", timespan=None)) == [
+        {"Count": 0}
+    ]
+    assert twin.logs.workspace_rows() == {WORKSPACE: 3, OTHER_WORKSPACE: 5}
+
+
+def test_rows_without_a_workspace_answer_every_workspace_without_rows(logs, twin, twin_server):
+    _post_rows(twin_server, _rows_for(APIM_A, "aoai-default", 2))
+    _post_rows(twin_server, _rows_for(APIM_B, "aoai-own", 1), OTHER_WORKSPACE)
+    kql = "ApiManagementGatewayLogs | distinct BackendId"
+    assert rows_from_result(logs.query_workspace(WORKSPACE, kql, timespan=None)) == [{"BackendId": "aoai-default"}]
+    assert rows_from_result(logs.query_workspace(OTHER_WORKSPACE, kql, timespan=None)) == [{"BackendId": "aoai-own"}]
+
+
+def test_query_resource_answers_the_rows_of_that_resource_in_any_workspace(logs, twin, twin_server):
+    _post_rows(twin_server, _rows_for(APIM_A, "aoai-a", 3), WORKSPACE)
+    _post_rows(twin_server, _rows_for(APIM_A.upper(), "aoai-a", 2), OTHER_WORKSPACE)
+    _post_rows(twin_server, _rows_for(APIM_B, "aoai-b", 4), OTHER_WORKSPACE)
+    result = logs.query_resource(APIM_A.lower(), "ApiManagementGatewayLogs | count", timespan=None)
+    assert result.status == LogsQueryStatus.SUCCESS
+    assert rows_from_result(result) == [{"Count": 5}]
+    [call] = twin.captured("logs.query.resource")
+    assert call["path"] == "/v1" + APIM_A.lower() + "/query"
+    assert call["body"] == {"query": "ApiManagementGatewayLogs | count", "timespan": None, "workspaces": None}
+
+
+def test_ingestion_delay_hides_the_newest_rows(logs, seeded, twin, twin_server):
+    verify = str(twin_server.ca_path)
+    url = f"{twin_server.url}/_twin/logs/ingestion"
+    reply = requests.put(url, json={"delaySeconds": 90}, verify=verify, timeout=10)
+    assert reply.status_code == 200 and reply.json() == {"delaySeconds": 90.0}
+    got = _query(logs, "ApiManagementGatewayLogs | project TimeGenerated")
+    cutoff = NOW - timedelta(seconds=90)
+    want = sorted(r["TimeGenerated"] for r in seeded if r["TimeGenerated"] <= _iso(cutoff))
+    assert want and len(want) < len(seeded)  # the seeded traffic has rows on both sides of the cut-off
+    assert sorted(_iso(r["TimeGenerated"]) for r in got) == want
+    # Time passes (the pinned clock moves on): the hidden rows arrive.
+    twin.logs.set_now(NOW + timedelta(seconds=90))
+    assert _query(logs, "ApiManagementGatewayLogs | count") == [{"Count": len(seeded)}]
+    twin.reset()
+    assert twin.logs.ingestion_delay == timedelta(0)
+
+
+def test_ingestion_control_refuses_a_negative_delay(twin, twin_server):
+    url = f"{twin_server.url}/_twin/logs/ingestion"
+    reply = requests.put(url, json={"delaySeconds": -1}, verify=str(twin_server.ca_path), timeout=10)
+    assert reply.status_code == 400

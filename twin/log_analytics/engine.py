@@ -1,8 +1,10 @@
 """The KQL engine behind the twin's Log Analytics: DuckDB holding the rows, duckdb-kql running the KQL.
 
-Rows live in a private table; each query sees `ApiManagementGatewayLogs` as a view of them narrowed to the
-request's timespan, so the same KQL text runs here and in Azure. `ago()` and `now()` read the `now` given
-to `run` (duckdb-kql's query_now), so relative time follows the twin's controllable clock.
+Rows live in a private table, each tagged with the workspace it was sent to (a private column the KQL never
+sees). Each query sees `ApiManagementGatewayLogs` as a view of them narrowed to the request's `Scope` — one
+workspace, or one resource's rows in every workspace — to the rows already ingested, and to the timespan, so
+the same KQL text runs here and in Azure. `ago()` and `now()` read the `now` given to `run` (duckdb-kql's
+query_now), so relative time follows the twin's controllable clock.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from twin.log_analytics.rows import to_utc_naive
 from twin.log_analytics.schema import COLUMNS, DUCKDB_TYPES, TABLE
 
 _STORE = "_twin_gateway_rows"
+# The workspace a row was appended to; NULL is the default workspace (rows sent without a workspace id).
+_WORKSPACE = "_twin_workspace"
 # Kusto types bound as text and cast by DuckDB (JSON has no list literal of its own; UUIDs go as strings).
 _TEXT_BOUND = frozenset({"dynamic", "guid"})
 _LIST_TYPE = {"dynamic": "VARCHAR", "guid": "VARCHAR"}
@@ -51,6 +55,37 @@ def _timestamp_literal(moment: datetime) -> str:
     return f"TIMESTAMP '{to_utc_naive(moment).strftime(_TIMESTAMP_FORMAT)}'"
 
 
+def _string_literal(text: str) -> str:
+    # View definitions take no bound parameters, so values are written as SQL literals, quotes doubled.
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which rows one query may see.
+
+    `workspace`: the rows appended to that workspace id (lower-cased); `None` with `resource_id` None: the
+    default workspace's rows. `resource_id`: every row, in any workspace, whose _ResourceId equals it, ignoring
+    case (a resource-centric query). `visible_until`: rows with a later TimeGenerated are not ingested yet.
+    """
+
+    workspace: str | None = None
+    resource_id: str | None = None
+    visible_until: datetime | None = None
+
+    def where(self) -> list[str]:
+        clauses: list[str] = []
+        if self.resource_id is not None:
+            clauses.append(f'lower("_ResourceId") = {_string_literal(self.resource_id.lower())}')
+        elif self.workspace is not None:
+            clauses.append(f"{_WORKSPACE} = {_string_literal(self.workspace)}")
+        else:
+            clauses.append(f"{_WORKSPACE} IS NULL")
+        if self.visible_until is not None:
+            clauses.append(f"TimeGenerated <= {_timestamp_literal(self.visible_until)}")
+        return clauses
+
+
 # Every connection the engines opened, kept until the interpreter exits. The last reference to an engine
 # can be dropped by a daemon thread of the HTTPS server while Python finalizes; DuckDB's connection destructor
 # then needs the GIL, which that thread can no longer take, and the process aborts ("FATAL: exception not
@@ -71,14 +106,15 @@ class LogsEngine:
         self._con = duckdb_kql.connect()
         _CONNECTIONS.append(self._con)
         columns = ", ".join(f"{_quote(name)} {DUCKDB_TYPES[kind]}" for name, kind in COLUMNS)
-        self._con.execute(f"CREATE TABLE {_STORE} ({columns})")
-        self._window(None)
+        self._con.execute(f"CREATE TABLE {_STORE} ({columns}, {_WORKSPACE} VARCHAR)")
+        self._window(None, None)
 
     def clear(self) -> None:
         with self._lock:
             self._con.execute(f"DELETE FROM {_STORE}")
 
-    def insert(self, prepared: list[tuple[Any, ...]]) -> int:
+    def insert(self, prepared: list[tuple[Any, ...]], workspace: str | None = None) -> int:
+        """Append prepared rows to `workspace` (lower-cased id; None: the default workspace)."""
         if not prepared:
             return 0
         # One statement for the whole batch, each column bound as a list and unnested side by side: DuckDB's
@@ -93,7 +129,8 @@ class LogsEngine:
             for _, kind in COLUMNS
         )
         with self._lock:
-            self._con.execute(f"INSERT INTO {_STORE} SELECT {select}", lists)
+            tagged = f"{select}, CAST(? AS VARCHAR) AS {_WORKSPACE}"
+            self._con.execute(f"INSERT INTO {_STORE} SELECT {tagged}", [*lists, workspace])
         return len(prepared)
 
     def count(self) -> int:
@@ -101,17 +138,22 @@ class LogsEngine:
             found = self._con.execute(f"SELECT count(*) FROM {_STORE}").fetchone()
         return int(found[0]) if found else 0
 
-    def _window(self, bounds: tuple[datetime, datetime] | None) -> None:
-        where = ""
+    def _window(self, bounds: tuple[datetime, datetime] | None, scope: Scope | None) -> None:
+        clauses = [] if scope is None else scope.where()
         if bounds is not None:
             start, end = bounds
-            where = f" WHERE TimeGenerated BETWEEN {_timestamp_literal(start)} AND {_timestamp_literal(end)}"
-        self._con.execute(f"CREATE OR REPLACE VIEW {TABLE} AS SELECT * FROM {_STORE}{where}")
+            clauses.append(f"TimeGenerated BETWEEN {_timestamp_literal(start)} AND {_timestamp_literal(end)}")
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        # The view lists the table's own columns only: the workspace tag stays invisible to KQL.
+        visible = ", ".join(_quote(name) for name, _ in COLUMNS)
+        self._con.execute(f"CREATE OR REPLACE VIEW {TABLE} AS SELECT {visible} FROM {_STORE}{where}")
 
-    def run(self, kql: str, *, now: datetime, bounds: tuple[datetime, datetime] | None) -> dict[str, Any]:
-        """Run `kql` over the rows inside `bounds` (inclusive) and answer Log Analytics' table JSON."""
+    def run(
+        self, kql: str, *, now: datetime, bounds: tuple[datetime, datetime] | None, scope: Scope | None = None
+    ) -> dict[str, Any]:
+        """Run `kql` over the rows `scope` lets it see inside `bounds` (inclusive); Log Analytics' table JSON."""
         with self._lock:
-            self._window(bounds)
+            self._window(bounds, scope)
             try:
                 relation = duckdb_kql.kql(self._con, kql, query_now=now, allow_write=False)
                 names = list(relation.columns)
@@ -132,5 +174,5 @@ class LogsEngine:
             except (KqlError, duckdb.Error) as exc:
                 raise QueryRejected("runtime", str(exc)) from None
             finally:
-                self._window(None)
+                self._window(None, None)
         return results.table(names, types, rows)

@@ -1,7 +1,9 @@
-"""Handlers of the Log Analytics query API and of the twin's Log Analytics clock control."""
+"""Handlers of the Log Analytics query API (workspace and resource-centric) and of the twin's Log Analytics
+controls (clock, ingestion delay)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from twin.errors import TwinError
@@ -22,13 +24,7 @@ def _body(request: Request) -> dict[str, Any]:
         raise LogAnalyticsError.invalid_request(exc.message) from None
 
 
-def query(twin: Twin, request: Request) -> Response:
-    """POST /v1/workspaces/{workspaceId}/query {"query", "timespan"?, "workspaces"?}.
-
-    The `Prefer` header (wait=, include-statistics=, include-render=) is accepted and ignored: the twin
-    answers at once and sends no `statistics` or `render`. `workspaces` is checked and ignored: the twin
-    has one workspace, whatever id the path names.
-    """
+def _run(twin: Twin, request: Request, *, workspace_id: str | None, resource_id: str | None) -> Response:
     body = _body(request)
     kql = body.get("query")
     if not isinstance(kql, str) or not kql.strip():
@@ -42,12 +38,34 @@ def query(twin: Twin, request: Request) -> Response:
     ):
         raise LogAnalyticsError.invalid_request("'workspaces' must be a list of workspace ids, or null")
     try:
-        answer = twin.logs.query(kql, timespan)
+        answer = twin.logs.query(kql, timespan, workspace_id=workspace_id, resource_id=resource_id)
     except TimespanError as exc:
         raise LogAnalyticsError.invalid_request(str(exc)) from None
     except QueryRejected as exc:
         raise LogAnalyticsError.rejected(exc) from None
     return Response(200, answer)
+
+
+def query(twin: Twin, request: Request) -> Response:
+    """POST /v1/workspaces/{workspaceId}/query {"query", "timespan"?, "workspaces"?}.
+
+    The `Prefer` header (wait=, include-statistics=, include-render=) is accepted and ignored: the twin
+    answers at once and sends no `statistics` or `render`. `workspaces` is checked and ignored: a query sees
+    the path's workspace only (twin/log_analytics/state.py: named and default workspaces).
+    """
+    return _run(twin, request, workspace_id=request.params["workspaceId"], resource_id=None)
+
+
+def query_resource(twin: Twin, request: Request) -> Response:
+    """POST /v1/subscriptions/{s}/resourceGroups/{g}/providers/{namespace}/{type}/{name}/query — what
+    LogsQueryClient.query_resource sends (azure-monitor-query builds "/{resourceId}/query" under "/v1",
+    the id's leading slash not doubled). Answers from the rows whose _ResourceId is that id, ignoring case."""
+    p = request.params
+    resource_id = (
+        f"/subscriptions/{p['subscription']}/resourceGroups/{p['group']}/providers/{p['namespace']}"
+        f"/{p['rtype']}/{p['name']}"
+    )
+    return _run(twin, request, workspace_id=None, resource_id=resource_id)
 
 
 def _clock(twin: Twin) -> dict[str, Any]:
@@ -77,3 +95,23 @@ def set_clock(twin: Twin, request: Request) -> Response:
     else:
         raise TwinError.of("InvalidControlRequest", detail="now must be an ISO-8601 string or null")
     return Response(200, _clock(twin))
+
+
+def _ingestion(twin: Twin) -> dict[str, Any]:
+    return {"delaySeconds": twin.logs.ingestion_delay.total_seconds()}
+
+
+def get_ingestion(twin: Twin, request: Request) -> Response:
+    return Response(200, _ingestion(twin))
+
+
+def set_ingestion(twin: Twin, request: Request) -> Response:
+    """PUT /_twin/logs/ingestion {"delaySeconds": N}: a row is visible once now >= TimeGenerated + N s."""
+    payload = request.json_object()
+    delay = payload.get("delaySeconds")
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
+        raise TwinError.of(
+            "InvalidControlRequest", detail='body must be {"delaySeconds": N} with N a number of seconds >= 0'
+        )
+    twin.logs.set_ingestion_delay(timedelta(seconds=delay))
+    return Response(200, _ingestion(twin))

@@ -3,7 +3,7 @@
 LogsQueryClient.query_workspace POSTs {endpoint}/v1/workspaces/{workspaceId}/query with JSON
 {"query", "timespan", "workspaces"} (null when not given), a bearer token, and `Prefer` when asked for a
 server timeout, statistics or visualization. There is no api-version query parameter: the version is the
-path's "v1".
+path's "v1". LogsQueryClient.query_resource POSTs the same body to {endpoint}/v1{resourceId}/query.
 """
 
 from __future__ import annotations
@@ -21,6 +21,14 @@ ROUTES = [
         needs_api_version=False,
     ),
     route(
+        "logs.query.resource",
+        "POST",
+        "/v1/subscriptions/{subscription}/resourceGroups/{group}/providers/{namespace}/{rtype}/{name}/query",
+        handlers.query_resource,
+        authenticated=True,
+        needs_api_version=False,
+    ),
+    route(
         "control.logs.clock",
         "PUT",
         "/_twin/logs/clock",
@@ -33,6 +41,22 @@ ROUTES = [
         "GET",
         "/_twin/logs/clock",
         handlers.get_clock,
+        authenticated=False,
+        needs_api_version=False,
+    ),
+    route(
+        "control.logs.ingestion",
+        "PUT",
+        "/_twin/logs/ingestion",
+        handlers.set_ingestion,
+        authenticated=False,
+        needs_api_version=False,
+    ),
+    route(
+        "control.logs.ingestion.get",
+        "GET",
+        "/_twin/logs/ingestion",
+        handlers.get_ingestion,
         authenticated=False,
         needs_api_version=False,
     ),

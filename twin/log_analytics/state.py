@@ -1,16 +1,25 @@
-"""What the twin's Log Analytics workspace holds: gateway-log rows, a clock, and the engine that queries them.
+"""What the twin's Log Analytics holds: gateway-log rows per workspace, a clock, an ingestion delay, and the
+engine that queries them.
 
-Every workspace id reaches this one store (the twin serves one workspace). The clock is the wall clock
-unless a test pins it (PUT /_twin/logs/clock); it ends a bare-duration timespan and is what `ago()` and
-`now()` read.
+Workspaces: rows appended with a workspace id (the path's `{workspaceId}`, a GUID, compared ignoring case) are
+that workspace's alone. Rows appended without one go to a *default* workspace, which answers every workspace
+id that has no rows of its own — so a test that seeds rows and queries any id keeps working, and two
+scenarios in two named workspaces never see each other's rows. A resource-centric query
+(`/v1/{resourceId}/query`) sees the rows of every workspace, default included, whose `_ResourceId` equals
+that id ignoring case, as Log Analytics answers for a resource that sends its logs to several workspaces.
+
+Clock: the wall clock unless a test pins it (PUT /_twin/logs/clock); it ends a bare-duration timespan and is
+what `ago()` and `now()` read. Ingestion delay (PUT /_twin/logs/ingestion): a row is visible to queries only
+once now >= TimeGenerated + delay, as Log Analytics makes rows queryable 30 s to minutes after the event.
+Rows are never visible before their TimeGenerated (delay 0), as nothing is logged ahead of time.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from twin.log_analytics.engine import LogsEngine
+from twin.log_analytics.engine import LogsEngine, Scope
 from twin.log_analytics.rows import prepare_rows
 from twin.log_analytics.timespan import parse_timespan
 
@@ -23,19 +32,34 @@ class LogsState:
         self.config = config
         self._engine = LogsEngine()
         self._pinned_now: datetime | None = None
+        self._delay = timedelta(0)
+        self._workspaces: dict[str, int] = {}  # lower-cased id -> rows appended to it
 
     def reset(self) -> None:
-        """Forget every row and go back to the wall clock."""
+        """Forget every row and workspace, go back to the wall clock and to no ingestion delay."""
         self._engine.clear()
         self._pinned_now = None
+        self._delay = timedelta(0)
+        self._workspaces.clear()
 
-    def append_rows(self, rows: list[dict[str, Any]]) -> int:
-        """Add ApiManagementGatewayLogs rows; all or none. ValueError names the row index and column."""
-        return self._engine.insert(prepare_rows(rows))
+    def append_rows(self, rows: list[dict[str, Any]], workspace_id: str | None = None) -> int:
+        """Add ApiManagementGatewayLogs rows to a workspace (None: the default one); all or none.
+
+        ValueError names the row index and column.
+        """
+        added = self._engine.insert(prepare_rows(rows), None if workspace_id is None else workspace_id.lower())
+        if workspace_id is not None:
+            key = workspace_id.lower()
+            self._workspaces[key] = self._workspaces.get(key, 0) + added
+        return added
 
     @property
     def row_count(self) -> int:
         return self._engine.count()
+
+    def workspace_rows(self) -> dict[str, int]:
+        """Rows appended per named workspace (the default workspace is not listed)."""
+        return dict(self._workspaces)
 
     def set_now(self, now: datetime | None) -> None:
         """Pin the clock (aware or naive-UTC), or None for the wall clock."""
@@ -50,11 +74,35 @@ class LogsState:
     def now(self) -> datetime:
         return self._pinned_now or datetime.now(UTC)
 
-    def query(self, kql: str, timespan: str | None = None) -> dict[str, Any]:
+    @property
+    def ingestion_delay(self) -> timedelta:
+        return self._delay
+
+    def set_ingestion_delay(self, delay: timedelta) -> None:
+        if delay < timedelta(0):
+            raise ValueError("the ingestion delay cannot be negative")
+        self._delay = delay
+
+    def query(
+        self,
+        kql: str,
+        timespan: str | None = None,
+        *,
+        workspace_id: str | None = None,
+        resource_id: str | None = None,
+    ) -> dict[str, Any]:
         """Run KQL as Log Analytics does and answer its response body `{"tables": [...]}`.
 
-        Raises TimespanError for a bad timespan and QueryRejected when the engine refuses the query.
+        `workspace_id`: a workspace query (see the module docstring for the default workspace);
+        `resource_id`: a resource-centric query. Raises TimespanError for a bad timespan and QueryRejected
+        when the engine refuses the query.
         """
         now = self.now()
         bounds = None if timespan is None else parse_timespan(timespan, now)
-        return {"tables": [self._engine.run(kql, now=now, bounds=bounds)]}
+        own = workspace_id is not None and workspace_id.lower() in self._workspaces
+        scope = Scope(
+            workspace=workspace_id.lower() if own and workspace_id is not None else None,
+            resource_id=resource_id,
+            visible_until=now - self._delay,
+        )
+        return {"tables": [self._engine.run(kql, now=now, bounds=bounds, scope=scope)]}
