@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 # checkov pins an older pycep-parser than the drift test needs, so it lives in a venv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# Azurite (the Azure Storage emulator) for the Table store tests, pinned in package-lock.json.
+NODE_STAMP := node_modules/.installed
 
 .PHONY: demo test lint bench twin clean
 
@@ -21,10 +23,16 @@ $(CHECKOV_STAMP):
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet "checkov>=3.2,<4"
 	touch $(CHECKOV_STAMP)
 
+# `npm ci` installs exactly the lock file (it empties node_modules first, so the stamp goes in afterwards).
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "make test needs node 20+ and npm, for Azurite (the Table storage emulator)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
 demo: $(STAMP)
 	$(PY) -m breakerpanel demo
 
-test: $(STAMP) $(CHECKOV_STAMP)
+test: $(STAMP) $(CHECKOV_STAMP) $(NODE_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
@@ -39,4 +47,4 @@ twin: $(STAMP)
 	$(PY) -m breakerpanel twin
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .twin .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .twin .pytest_cache .ruff_cache

@@ -72,3 +72,62 @@ def logs(settings: Settings) -> Any:
     from breakerpanel.azure.clients import logs_client
 
     return logs_client(settings)
+
+
+# --- Azurite: the real Azure Storage emulator from npm (package.json), for Table storage tests ----------------
+
+# Azurite's fixed, publicly documented development account key (the same in every install): not a secret.
+AZURITE_ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Azurite's Table service on a free loopback port for the session; yields its connection string.
+
+    Fails (does not skip) when node_modules is missing: CI runs `npm ci` through `make test`, so a missing
+    emulator is a broken setup, not an optional extra.
+    """
+    import socket
+    import subprocess
+    import time
+
+    binary = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "azurite-table"
+    if not binary.exists():
+        pytest.fail(f"Azurite is not installed ({binary} is missing): run `npm ci` in the repository root "
+                    "(or `make test`, which does)", pytrace=False)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    workdir = tmp_path_factory.mktemp("azurite")
+    log = (workdir / "azurite.log").open("wb")
+    # --skipApiVersionCheck: the Python SDK may be newer than this Azurite. cwd: keeps any file Azurite writes
+    # out of the working tree (it refuses --location together with --inMemoryPersistence).
+    process = subprocess.Popen(
+        [str(binary), "--inMemoryPersistence", "--disableTelemetry", "--silent", "--skipApiVersionCheck",
+         "--tableHost", "127.0.0.1", "--tablePort", str(port)],
+        cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"Azurite exited with {process.returncode}:\n{(workdir / 'azurite.log').read_text()}",
+                            pytrace=False)
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"Azurite did not listen on {port} within 30 s:\n"
+                                f"{(workdir / 'azurite.log').read_text()}", pytrace=False)
+                time.sleep(0.05)
+        yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_ACCOUNT_KEY};"
+               f"TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
