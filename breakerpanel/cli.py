@@ -3,6 +3,7 @@
   twin     start the local Azure twin (HTTPS on 127.0.0.1) and print the settings that point at it
   demo     start the twin and deploy the committed gateway template to it, end to end
   deploy   run a rollout request through the local Durable runner against the configured endpoints
+  watch    one watchdog pass (--once [--at T] [--json]); exit code 0 ok, 1 warning, 2 critical, 3 unknown
 """
 
 from __future__ import annotations
@@ -119,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="approve at the approval gate (without it, a rollout that needs approval is rejected)")
     deploy.add_argument("--json", action="store_true", help="print the final status as JSON instead of a summary")
     deploy.set_defaults(run=_deploy)
+
+    from breakerpanel import watch_cli
+
+    watch_cli.add_parser(commands)
 
     demo = commands.add_parser("demo", help="the product end to end on the local twin")
     demo.add_argument("--state-dir", default=str(DEFAULT_TWIN_DIR), help="where the twin's CA file is written")

@@ -1,0 +1,123 @@
+"""The rows of the gateway query (kql.py) as typed bins, and the per-backend timeline the model reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from breakerpanel.core.verify import whole_number
+
+
+class BinRowError(ValueError):
+    """A row of the aggregated answer that lacks a column or holds a value of the wrong kind."""
+
+
+@dataclass(frozen=True)
+class Bin:
+    resource: str
+    backend: str
+    start: datetime
+    requests: int
+    successes: int
+    counted: int
+    ignored: int
+    throttled: int
+    max_retry_after: int | None
+    gateway_only: int
+    last_success: datetime | None
+
+
+def _count(row: Mapping[str, object], name: str, index: int) -> int:
+    value = whole_number(row.get(name, 0) if row.get(name) is not None else 0)
+    if value is None or value < 0:
+        raise BinRowError(f"row {index}: {name}={row.get(name)!r} is not a count")
+    return value
+
+
+def _instant(value: object, name: str, index: int, *, optional: bool) -> datetime | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str) and value.strip():
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if optional and value in ("", None):
+        return None
+    raise BinRowError(f"row {index}: {name}={value!r} is not a date-time")
+
+
+def bins_from_rows(rows: Iterable[Mapping[str, object]]) -> list[Bin]:
+    out: list[Bin] = []
+    for index, row in enumerate(rows):
+        start = _instant(row.get("Bin"), "Bin", index, optional=False)
+        assert start is not None
+        retry_after = whole_number(row.get("MaxRetryAfter"))
+        out.append(
+            Bin(
+                resource=str(row.get("Resource") or "").lower(),
+                backend=str(row.get("Backend") or ""),
+                start=start,
+                requests=_count(row, "Requests", index),
+                successes=_count(row, "Successes", index),
+                counted=_count(row, "Counted", index),
+                ignored=_count(row, "Ignored", index),
+                throttled=_count(row, "Throttled", index),
+                max_retry_after=retry_after if retry_after is not None and retry_after >= 0 else None,
+                gateway_only=_count(row, "GatewayOnly", index),
+                last_success=_instant(row.get("LastSuccess"), "LastSuccess", index, optional=True),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The time bins of one evaluation: [start, end) in steps of `step`; bins from `incomplete_from` on may
+    still be missing rows (ingestion lag)."""
+
+    start: datetime
+    end: datetime
+    step: timedelta
+    incomplete_from: datetime
+
+    @classmethod
+    def ending_at(cls, now: datetime, *, lookback_seconds: float, step_seconds: int, lag_seconds: float) -> Grid:
+        step = timedelta(seconds=step_seconds)
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        # Aligned to whole steps since the epoch, as KQL's bin() aligns them.
+        aligned_end = epoch + ((now - epoch) // step) * step + step
+        start = epoch + ((now - timedelta(seconds=lookback_seconds) - epoch) // step) * step
+        return cls(start, aligned_end, step, now - timedelta(seconds=lag_seconds))
+
+    def __len__(self) -> int:
+        return int((self.end - self.start) / self.step)
+
+    def index(self, moment: datetime) -> int:
+        return int((moment - self.start) // self.step)
+
+    def at(self, index: int) -> datetime:
+        return self.start + index * self.step
+
+    def incomplete(self, index: int) -> bool:
+        return self.at(index) + self.step > self.incomplete_from
+
+
+def by_backend(bins: Iterable[Bin], resource: str, grid: Grid) -> dict[str, list[Bin | None]]:
+    """Each backend's bins for one resource, laid on the grid (None where the answer has no row)."""
+    lowered = resource.lower()
+    series: dict[str, list[Bin | None]] = {}
+    for item in bins:
+        if item.resource != lowered:
+            continue
+        index = grid.index(item.start)
+        if not 0 <= index < len(grid):
+            continue
+        slots = series.setdefault(item.backend.lower(), [None] * len(grid))
+        slots[index] = item
+    return series
