@@ -43,6 +43,8 @@ class Twin:
         from twin.apim.state import ApimState
         from twin.arm_deployments.routes import ROUTES as ARM_ROUTES
         from twin.arm_deployments.state import ArmState
+        from twin.gateway.loader import GatewayState
+        from twin.gateway.routes import ROUTES as GATEWAY_ROUTES
         from twin.log_analytics.routes import ROUTES as LOGS_ROUTES
         from twin.log_analytics.state import LogsState
 
@@ -52,15 +54,17 @@ class Twin:
         self.apim = ApimState(self.config)
         self.arm = ArmState(self.config, self.apim)
         self.logs = LogsState(self.config)
+        self.gateway = GatewayState()  # the traffic scenarios loaded, with their breaker events
         self.faults = Faults()
         self._captured: list[dict[str, Any]] = []
-        self._router = Router([*control.ROUTES, *ARM_ROUTES, *APIM_ROUTES, *LOGS_ROUTES])
+        self._router = Router([*control.ROUTES, *ARM_ROUTES, *APIM_ROUTES, *LOGS_ROUTES, *GATEWAY_ROUTES])
 
     def reset(self) -> None:
         with self.lock:
             self.apim.reset()
             self.arm.reset()
             self.logs.reset()
+            self.gateway.reset()
             self.faults.clear()
             self._captured.clear()
 
