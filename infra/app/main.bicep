@@ -30,6 +30,9 @@ param armEndpoint string = environment().resourceManager
 @description('Optional. Log Analytics query endpoint the app calls (BREAKERPANEL_LOGS_ENDPOINT).')
 param logsEndpoint string = 'https://api.loganalytics.io'
 
+@description('Optional. How often the watchdog runs (BREAKERPANEL_WATCH_SCHEDULE): a six-field NCRONTAB expression.')
+param watchSchedule string = '0 */5 * * * *'
+
 @description('Optional. customEvents name the watchdog writes when a breaker opens.')
 param breakerOpenedEventName string = 'BreakerOpened'
 
@@ -123,6 +126,19 @@ module functionApp 'modules/functionapp.bicep' = {
       BREAKERPANEL_APPROVAL_TIMEOUT: 'P1D'
       BREAKERPANEL_DEPLOY_TIMEOUT: 'PT2H'
       BREAKERPANEL_SDK_RETRY_TOTAL: '0'
+      BREAKERPANEL_WATCH_SCHEDULE: watchSchedule
+      BREAKERPANEL_WATCH_LOOKBACK: 'PT1H'
+      BREAKERPANEL_WATCH_INGESTION_LAG: 'PT3M'
+      BREAKERPANEL_WATCH_STUCK_AFTER: ''
+      BREAKERPANEL_WATCH_EXHAUSTED_AFTER: 'PT2M'
+      BREAKERPANEL_WATCH_BLIND_SPOT_AFTER: 'PT5M'
+      BREAKERPANEL_WATCH_RECOVERY: 'PT5M'
+      BREAKERPANEL_WATCH_MAX_RETRY_AFTER: 'PT1H'
+      // Incidents, watermarks and breaker events live in the app's own storage account, reached with the
+      // identity (AzureWebJobsStorage__accountName; Storage Table Data Contributor is granted in identity).
+      BREAKERPANEL_STORE: 'table'
+      BREAKERPANEL_STORE_TABLE: 'breakerpanel'
+      BREAKERPANEL_STORE_RETRY_TOTAL: '2'
     }
     tags: union(tags, {
       'azd-service-name': 'api'

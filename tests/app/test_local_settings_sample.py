@@ -7,7 +7,10 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_SOURCES = ["breakerpanel/settings.py", "breakerpanel/targets.py", "breakerpanel/azure/clients.py", "host.json"]
+APP_SOURCES = [
+    "breakerpanel/settings.py", "breakerpanel/targets.py", "breakerpanel/azure/clients.py", "host.json",
+    "breakerpanel/watchdog/settings.py", "breakerpanel/store/factory.py", "orchestrators/watchdog.py",
+]
 
 
 def _read_by_app() -> set[str]:
