@@ -26,6 +26,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
+    DeserializationError,
     HttpResponseError,
     ResourceExistsError,
     ResourceModifiedError,
@@ -109,8 +110,9 @@ class TableStore(BaseStore):
         except AzureError as error:
             # Connection refused, DNS, TLS, timeouts, a body the SDK could not decode.
             raise StoreUnavailableError(f"table {self.table_name!r}: {action} failed: {_first_line(error)}") from error
-        except json.JSONDecodeError as error:
-            # Some SDK paths parse the body with the json module directly: a proxy's HTML page lands here.
+        except (DeserializationError, json.JSONDecodeError) as error:
+            # Not AzureErrors (they derive from ValueError): a body of the wrong shape (a proxy's HTML page, a
+            # JSON array) fails in the SDK's deserializer, and some paths call the json module directly.
             raise StoreUnavailableError(f"table {self.table_name!r}: {action}: unreadable response: {error}") from error
 
     def _ready(self) -> None:
