@@ -133,7 +133,8 @@ def _blind_spots(
             return
         index = bisect.bisect_right(successes, group[-1])
         recovered = successes[index] if index < len(successes) else None
-        found.append(Incident("BreakerBlindSpot", apim, name, group[0], recovered))
+        # A success after the run's end (a request still in flight at the end) has not happened yet.
+        found.append(Incident("BreakerBlindSpot", apim, name, group[0], _ending(recovered or end, end)))
 
     for moment in failures:
         if group and _any_between(successes, group[-1], moment):
@@ -142,7 +143,7 @@ def _blind_spots(
         group.append(moment)
     if group:
         close(group)
-    return [i if i.end is None or i.end < end else Incident(i.kind, i.target, i.subject, i.onset, None) for i in found]
+    return found
 
 
 def _pool_incidents(
