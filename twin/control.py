@@ -16,7 +16,7 @@ PUT    /_twin/logs/ingestion          ingestion delay {"delaySeconds": N}: rows 
 GET    /_twin/logs/ingestion          the ingestion delay
 POST   /_twin/gateway/scenario        load a traffic scenario: {"name", "start", "seed"?, "durationMinutes"?}
                                       -> {targets, rows (per workspace), events, expected} (twin/gateway/)
-GET    /_twin/gateway/scenarios       the scenarios: [{name, description, defaultDurationMinutes}]
+GET    /_twin/gateway/scenarios       the scenarios: [{name, description, defaultDurationMinutes, intent}]
 GET    /_twin/gateway/events          the Event Grid breaker events the loaded scenarios emitted (?schema=cloudevents)
 GET    /_twin/arm/resources           resources ARM holds for services the twin does not model
 POST   /_twin/arm/settle              run every active deployment to its end now

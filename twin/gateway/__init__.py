@@ -25,4 +25,9 @@ Log conventions, with sources, and the choices where no source says:
 - A backend 429: BackendResponseHeaders and ResponseHeaders carry its "Retry-After"; the 429 goes back to the
   client when the retries are spent.
 - One row per client request (retries inside one request are one row); TimeGenerated is the request's arrival.
+  The last attempt decides BackendId, BackendUrl, BackendResponseCode and BackendResponseHeaders; BackendTime
+  sums every attempt's backend I/O (the schema: "overall backend I/O"). *Choice*: no source shows a retried
+  request's record. A consequence a log reader must live with: a 429 the policy retried successfully on
+  another member leaves no 429 in the logs — the breaker shows as that member's missing traffic and in the
+  Event Grid events.
 """
