@@ -91,7 +91,11 @@ def dump_value(value: dict[str, Any]) -> str:
 
 
 def load_value(text: str) -> dict[str, Any]:
-    value = json.loads(text)
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        # Damaged storage is not "no record": the caller must learn that it cannot know.
+        raise StoreUnavailableError(f"stored value is not readable JSON: {error}") from error
     if not isinstance(value, dict):
         raise StoreUnavailableError(f"stored value is not a JSON object: {text[:80]!r}")
     return value
@@ -128,6 +132,9 @@ class BaseStore(ABC):
 
     @abstractmethod
     def list(self, kind: str, prefix: str = "") -> builtins.list[Record]: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
+        """Release connections the store holds (none by default)."""
 
     def try_acquire_lease(self, name: str, holder: str, now: datetime, ttl_seconds: float) -> bool:
         if now.tzinfo is None:

@@ -1,9 +1,10 @@
 """The store in Azure Table storage (the app's storage account in Azure, Azurite locally and in tests).
 
 One table; PartitionKey = kind, RowKey = the key encoded by `breakerpanel.store.keys` (Table keys forbid
-/ \\ # ? and control characters). An entity holds:
+/ \\ # ? and control characters; the encoding keeps ordinary keys readable in Storage Explorer). The key is
+not stored again as a property: a raw key may hold control characters, and every other property is printable
+ASCII, so nothing reaches the service that Azurite accepts and Azure might not. An entity holds:
 
-    key       the key as given (for people reading the table in Storage Explorer; RowKey is authoritative)
     chunks    how many value properties follow
     v0..vN    the value as ASCII JSON, cut into 32,000-character pieces: a string property holds 64 KiB of
               UTF-16, so 32K characters is its limit, and 15 of them stay under the 1 MiB entity limit
@@ -50,7 +51,7 @@ CHUNK_CHARS = 32_000
 
 def _entity(kind: str, key: str, text: str) -> dict[str, Any]:
     pieces = [text[i : i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)] or [""]
-    entity: dict[str, Any] = {"PartitionKey": kind, "RowKey": encode_key(key), "key": key, "chunks": len(pieces)}
+    entity: dict[str, Any] = {"PartitionKey": kind, "RowKey": encode_key(key), "chunks": len(pieces)}
     entity.update({f"v{index}": piece for index, piece in enumerate(pieces)})
     return entity
 
@@ -62,10 +63,7 @@ def _record(entity: Mapping[str, Any]) -> Record:
         etag = entity.metadata["etag"]  # type: ignore[attr-defined]
     except (KeyError, ValueError, TypeError, AttributeError) as error:
         raise StoreUnavailableError(f"unreadable entity {entity.get('RowKey')!r}: {error!r}") from error
-    try:
-        return Record(key, load_value(text), etag)
-    except json.JSONDecodeError as error:
-        raise StoreUnavailableError(f"entity {entity.get('RowKey')!r} holds no readable JSON: {error}") from error
+    return Record(key, load_value(text), etag)
 
 
 def _code(error: HttpResponseError) -> str:

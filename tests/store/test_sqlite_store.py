@@ -73,3 +73,14 @@ def test_a_state_directory_that_cannot_be_created_is_unavailable(tmp_path: Path)
     blocker.write_text("")
     with pytest.raises(StoreUnavailableError, match="not usable"):
         SqliteStore(blocker / "state.sqlite3")
+
+
+def test_a_damaged_row_is_unavailable_not_missing(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "state.sqlite3")
+    store.insert(WATERMARK, "k", {"n": 1})
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE records SET value = '{truncated'")
+    with pytest.raises(StoreUnavailableError, match="not readable JSON"):
+        store.get(WATERMARK, "k")
+    with pytest.raises(StoreUnavailableError):
+        store.list(WATERMARK)
