@@ -7,6 +7,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities.outcomes import Outcome, call_azure
+from activities.policy import refused
 from breakerpanel.azure.clients import apim_client
 from breakerpanel.settings import load_settings
 
@@ -24,6 +25,8 @@ def _raw_json(pipeline_response: Any, deserialized: Any, headers: Any) -> Any:
 @bp.activity_trigger(input_name="payload")
 def apim_read_backends(payload: dict[str, Any]) -> Outcome:
     """All backends of the target's APIM instance, each exactly as APIM answers a GET."""
+    if (refusal := refused(payload, with_parameters=False)) is not None:
+        return refusal
 
     def action() -> dict[str, Any]:
         target = payload["target"]

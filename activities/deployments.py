@@ -1,7 +1,8 @@
 """ARM deployment activities: validate, what-if, start (or re-attach), read state, list failed operations.
 
 Each takes and returns plain JSON. The template is read here, from the committed compiled ARM JSON, so it
-never travels through orchestration history.
+never travels through orchestration history. Before any call leaves, the payload is checked again (target
+allowlisted, parameters valid for it): an activity can be reached by an orchestration started with any input.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import azure.durable_functions as df
 from azure.core.exceptions import ResourceNotFoundError
 
 from activities.outcomes import Outcome, call_azure
+from activities.policy import current_policy, refused
 from breakerpanel.azure.clients import deployments_client
 from breakerpanel.settings import load_settings
 
@@ -41,7 +43,16 @@ def _client(payload: dict[str, Any]) -> Any:
 
 
 @bp.activity_trigger(input_name="payload")
+def rollout_policy(payload: dict[str, Any]) -> Outcome:
+    """The allowlist, backend hosts and four-eyes setting, as the settings give them now."""
+    return current_policy()
+
+
+@bp.activity_trigger(input_name="payload")
 def arm_validate(payload: dict[str, Any]) -> Outcome:
+    if (refusal := refused(payload, with_parameters=True)) is not None:
+        return refusal
+
     def action() -> dict[str, Any]:
         body = {"properties": _properties(payload)}
         result = _client(payload).deployments.begin_validate(
@@ -55,6 +66,9 @@ def arm_validate(payload: dict[str, Any]) -> Outcome:
 
 @bp.activity_trigger(input_name="payload")
 def arm_what_if(payload: dict[str, Any]) -> Outcome:
+    if (refusal := refused(payload, with_parameters=True)) is not None:
+        return refusal
+
     def action() -> dict[str, Any]:
         body = {"properties": _properties(payload)}
         result = _client(payload).deployments.begin_what_if(
@@ -75,6 +89,7 @@ def _state(deployment: Any) -> dict[str, Any]:
         "outputResources": [item.get("id") for item in properties.get("outputResources") or []],
         "timestamp": properties.get("timestamp"),
         "duration": properties.get("duration"),
+        "templateHash": properties.get("templateHash"),
     }
 
 
@@ -83,8 +98,11 @@ def arm_start_deployment(payload: dict[str, Any]) -> Outcome:
     """Submit the deployment, or re-attach to it when this activity runs again for the same rollout.
 
     The name is deterministic per rollout and target, so a deployment that already exists under it is this
-    rollout's own: a replayed or redelivered activity must not submit it a second time.
+    rollout's own: a replayed or redelivered activity must not submit it a second time. The rollback uses
+    this same activity: the committed template, with parameters checked like any rollout's.
     """
+    if (refusal := refused(payload, with_parameters=True)) is not None:
+        return refusal
 
     def action() -> dict[str, Any]:
         client = _client(payload)
@@ -116,12 +134,21 @@ def _values(parameters: dict[str, Any] | None) -> dict[str, Any]:
 
 @bp.activity_trigger(input_name="payload")
 def arm_rollback_point(payload: dict[str, Any]) -> Outcome:
-    """The latest breakerpanel deployment of this target's gateway that succeeded: the state to return to."""
+    """The latest deployment of this target's gateway that the app can trust, as the state to return to.
+
+    Trusted: a breakerpanel name, Succeeded, this APIM instance, and ARM's templateHash equal to the hash ARM
+    computes for the committed gateway template (calculateTemplateHash) — a deployment of anyone's own
+    template, however it is named, is never a rollback point. Its parameter values are returned for the core
+    to re-validate; the template is never exported or re-used. Newer candidates that fail are listed.
+    """
+    if (refusal := refused(payload, with_parameters=False)) is not None:
+        return refusal
 
     def action() -> dict[str, Any]:
         target = payload["target"]
         client = _client(payload)
-        best: tuple[str, str] | None = None
+        committed = client.deployments.calculate_template_hash(gateway_template()).template_hash
+        candidates = []
         for deployment in client.deployments.list_by_resource_group(target["resourceGroup"]):
             body = deployment.as_dict()
             properties = body.get("properties") or {}
@@ -131,40 +158,27 @@ def arm_rollback_point(payload: dict[str, Any]) -> Outcome:
                 and body.get("name") != payload["deploymentName"]
                 and properties.get("provisioningState") == "Succeeded"
                 and str(values.get("apimServiceName", "")).lower() == target["apimName"].lower()
-                and (best is None or str(properties.get("timestamp")) > best[1])
             ):
-                best = (body["name"], str(properties.get("timestamp")))
-        return {"deploymentName": best[0] if best else None, "timestamp": best[1] if best else None}
-
-    return call_azure(action)
-
-
-@bp.activity_trigger(input_name="payload")
-def arm_start_rollback(payload: dict[str, Any]) -> Outcome:
-    """Re-deploy the rollback point's own template and parameters, Incremental, under a deterministic name."""
-
-    def action() -> dict[str, Any]:
-        client = _client(payload)
-        group, name, source = payload["target"]["resourceGroup"], payload["deploymentName"], payload["from"]
-        previous = client.deployments.get(group, source).as_dict().get("properties") or {}
-        values = _values(previous.get("parameters"))
-        try:
-            existing = client.deployments.get(group, name)
-        except ResourceNotFoundError:
-            existing = None
-        if existing is not None:
-            return {"attached": True, "parameters": values, **_state(existing)}
-        template = client.deployments.export_template(group, source).as_dict().get("template")
-        body = {"properties": {"mode": "Incremental", "template": template,
-                               "parameters": {key: {"value": value} for key, value in values.items()}}}
-        poller = client.deployments.begin_create_or_update(group, name, body, polling=False)
-        return {"attached": False, "parameters": values, **_state(poller.result())}
+                candidates.append((str(properties.get("timestamp")), body["name"], properties, values))
+        untrusted = []
+        for timestamp, name, properties, values in sorted(candidates, key=lambda c: c[0], reverse=True):
+            template_hash = properties.get("templateHash")
+            if not committed or str(template_hash) != str(committed):
+                untrusted.append({"deploymentName": name, "timestamp": timestamp,
+                                  "reason": "not deployed from the committed gateway template (templateHash differs)"})
+                continue
+            return {"deploymentName": name, "timestamp": timestamp, "templateHash": template_hash,
+                    "parameters": values, "untrusted": untrusted}
+        return {"deploymentName": None, "timestamp": None, "untrusted": untrusted}
 
     return call_azure(action)
 
 
 @bp.activity_trigger(input_name="payload")
 def arm_deployment_state(payload: dict[str, Any]) -> Outcome:
+    if (refusal := refused(payload, with_parameters=False)) is not None:
+        return refusal
+
     def action() -> dict[str, Any]:
         deployment = _client(payload).deployments.get(payload["target"]["resourceGroup"], payload["deploymentName"])
         return _state(deployment)
@@ -174,6 +188,9 @@ def arm_deployment_state(payload: dict[str, Any]) -> Outcome:
 
 @bp.activity_trigger(input_name="payload")
 def arm_failed_operations(payload: dict[str, Any]) -> Outcome:
+    if (refusal := refused(payload, with_parameters=False)) is not None:
+        return refusal
+
     def action() -> dict[str, Any]:
         operations = _client(payload).deployment_operations.list(
             payload["target"]["resourceGroup"], payload["deploymentName"]

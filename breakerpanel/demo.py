@@ -68,6 +68,9 @@ def run_demo(out: TextIO, state_dir: Path) -> int:
     target = request["targets"][0]
     with TwinServer(state_dir) as server:
         os.environ.update(server.environment())
+        # The demo's allowlist: the one APIM instance the example request names.
+        os.environ["BREAKERPANEL_TARGETS"] = json.dumps(
+            [{k: target[k] for k in ("subscriptionId", "resourceGroup", "apimName")}])
         print(f"twin: {server.url} (CA {server.ca_path})", file=out)
         _control(server.url, server.ca_path, "POST", "/_twin/apim/services",
                  {"subscriptionId": target["subscriptionId"], "resourceGroup": target["resourceGroup"],

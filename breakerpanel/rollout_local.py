@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from breakerpanel.core.gate import APPROVAL_EVENT
-from breakerpanel.core.model import Target
 from breakerpanel.core.naming import new_rollout_id
 from breakerpanel.core.request import RequestCheck, check_rollout_request
 from breakerpanel.core.rollout_api import instance_id_for, orchestration_input
@@ -22,7 +20,6 @@ from breakerpanel.settings import Settings, load_settings
 from breakerpanel.targets import AllowedTarget, load_targets
 
 ORCHESTRATOR = "rollout_orchestrator"
-_TARGET_FIELDS = ("subscriptionId", "resourceGroup", "apimName")
 _TERMINAL = {"Completed", "Failed", "Terminated"}
 
 
@@ -43,21 +40,14 @@ class LocalRollout:
 
 
 def allowed_targets(body: object, env: Mapping[str, str] | None = None) -> list[AllowedTarget]:
-    """BREAKERPANEL_TARGETS when set; otherwise, for a person at a terminal, the targets the request names."""
-    configured = load_targets(env)
-    if configured:
-        return configured
-    targets = body.get("targets") if isinstance(body, Mapping) else None
-    named = [
-        item
-        for item in (targets if isinstance(targets, list) else [])
-        if isinstance(item, Mapping) and all(isinstance(item.get(k), str) for k in _TARGET_FIELDS)
-    ]
-    return [AllowedTarget(Target(*(item[k] for k in _TARGET_FIELDS))) for item in named]
+    """BREAKERPANEL_TARGETS, exactly as the app reads it: unset or empty means nothing may be touched, at a
+    terminal too (the request never names its own allowlist). `body` is not consulted."""
+    return load_targets(env)
 
 
-def check_request(body: object, allowed: list[AllowedTarget]) -> RequestCheck:
-    return check_rollout_request(body, [entry.target for entry in allowed])
+def check_request(body: object, allowed: list[AllowedTarget], settings: Settings | None = None) -> RequestCheck:
+    hosts = (settings or load_settings()).backend_hosts
+    return check_rollout_request(body, [entry.target for entry in allowed], backend_hosts=hosts)
 
 
 def run_rollout(
@@ -77,27 +67,29 @@ def run_rollout(
     settings = settings or load_settings()
     now = datetime.now(UTC)
     rollout_id = new_rollout_id(now, uuid.uuid4().hex)
-    spec = orchestration_input(rollout_id, check.request, allowed, settings, started_by, now)
+    operator = {"objectId": "", "upn": "", "name": started_by, "via": "local"}
+    spec = orchestration_input(rollout_id, check.request, allowed, settings, operator, now)
+    # One person at a terminal, holding the credentials: four eyes cannot apply, and the result says so.
+    spec["options"]["localOperator"] = True
     host = LocalDurableHost(app, start_time=now.replace(microsecond=0), on_step=on_step)
     instance_id = host.start(ORCHESTRATOR, spec, instance_id=instance_id_for(check.request))
     status = host.run_until_idle(instance_id, timer_horizon=_horizon(settings))
-    answered = 0
+    answered: set[int] = set()
     while status is not None and status["runtimeStatus"] not in _TERMINAL:
         custom = status.get("customStatus") or {}
-        if custom.get("phase") == "awaitingApproval" and answered < _waves(spec):
+        gate = custom.get("approval") or {}
+        if custom.get("phase") == "awaitingApproval" and gate.get("wave") not in answered:
             comment = "approved with --approve" if approve else "no --approve given: nobody to approve"
-            host.raise_event(instance_id, APPROVAL_EVENT, {"approved": bool(approve), "by": started_by,
-                                                           "comment": comment})
-            answered += 1
+            # The answer names the question: this wave and the digest of the what-if it was shown.
+            host.raise_event(instance_id, gate["event"], {"approved": bool(approve), "wave": gate["wave"],
+                                                          "whatIfDigest": gate["whatIfDigest"], "by": operator,
+                                                          "comment": comment})
+            answered.add(gate["wave"])
             status = host.run_until_idle(instance_id, timer_horizon=_horizon(settings))
             continue
         status = host.run_until_idle(instance_id)
     assert status is not None
     return LocalRollout(instance_id, rollout_id, status)
-
-
-def _waves(spec: Mapping[str, Any]) -> int:
-    return len({int(t.get("wave", 1)) for t in spec["request"]["targets"]})
 
 
 def _horizon(settings: Settings) -> timedelta:

@@ -7,12 +7,14 @@ The same code talks to Azure or to the local twin: only these values differ. A w
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from breakerpanel.core.backend_urls import DEFAULT_BACKEND_HOSTS
 from breakerpanel.core.durations import parse_duration
 
 AZURE_ARM_ENDPOINT = "https://management.azure.com"
@@ -32,6 +34,11 @@ _AZURE_HOST_SUFFIXES = (
 )
 
 CredentialKind = Literal["default", "static"]
+AuthMode = Literal["easyAuth", "functionKey"]
+# Injected by App Service into the app's environment (read-only) when App Service Authentication is on
+# (learn.microsoft.com/azure/app-service/reference-app-settings, "Authentication & authorization").
+PLATFORM_EASY_AUTH_VARIABLE = "WEBSITE_AUTH_ENABLED"
+_HOST_ENTRY = re.compile(r"^\.?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]$")
 
 
 class SettingsError(ValueError):
@@ -62,6 +69,16 @@ class Settings:
     approver_role: str = "Rollout.Approve"
     approval_timeout_seconds: float = 24 * 3600
     deploy_timeout_seconds: float = 2 * 3600
+    # Who the HTTP API trusts: "easyAuth" (the principal App Service Authentication vouches for; required in
+    # Azure) or "functionKey" (the key alone, every caller the same anonymous operator: local use only).
+    auth: AuthMode = "easyAuth"
+    # Whether the platform says App Service Authentication is on (WEBSITE_AUTH_ENABLED): only then are the
+    # X-MS-CLIENT-PRINCIPAL headers written by the platform rather than by the caller.
+    platform_easy_auth: bool = False
+    # Four eyes: the person who started a rollout cannot approve it, unless this relaxes it (labs only).
+    allow_self_approval: bool = False
+    # Host names / domain suffixes backend URLs may point at.
+    backend_hosts: tuple[str, ...] = DEFAULT_BACKEND_HOSTS
 
     def __repr__(self) -> str:
         token = "<set>" if self.static_token else None
@@ -71,7 +88,9 @@ class Settings:
             f"sdk_retry_total={self.sdk_retry_total}, lro_polling_interval={self.lro_polling_interval}, "
             f"deployer_role={self.deployer_role!r}, approver_role={self.approver_role!r}, "
             f"approval_timeout_seconds={self.approval_timeout_seconds}, "
-            f"deploy_timeout_seconds={self.deploy_timeout_seconds})"
+            f"deploy_timeout_seconds={self.deploy_timeout_seconds}, auth={self.auth!r}, "
+            f"platform_easy_auth={self.platform_easy_auth}, allow_self_approval={self.allow_self_approval}, "
+            f"backend_hosts={self.backend_hosts!r})"
         )
 
     @property
@@ -145,6 +164,45 @@ def _role(env: Mapping[str, str], variable: str, default: str) -> str:
     return value
 
 
+def _bool(env: Mapping[str, str], variable: str, default: bool) -> bool:
+    raw = env.get(variable, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no"):
+        return False
+    raise SettingsError(variable, f"{raw!r} is not true or false", "write true or false")
+
+
+def _auth(env: Mapping[str, str]) -> AuthMode:
+    raw = env.get("BREAKERPANEL_AUTH", "").strip() or "easyAuth"
+    for mode in ("easyAuth", "functionKey"):
+        if raw.lower() == mode.lower():
+            return mode  # type: ignore[return-value]
+    raise SettingsError(
+        "BREAKERPANEL_AUTH",
+        f"{raw!r} is not an authentication mode",
+        "use 'easyAuth' (App Service Authentication with Microsoft Entra ID, in Azure) or 'functionKey' "
+        "(the function key alone, for local use)",
+    )
+
+
+def _backend_hosts(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("BREAKERPANEL_BACKEND_HOSTS", "").strip()
+    if not raw:
+        return DEFAULT_BACKEND_HOSTS
+    entries = tuple(entry.strip().lower() for entry in raw.split(",") if entry.strip())
+    for entry in entries:
+        if not _HOST_ENTRY.match(entry) or entry.count(".") < (2 if entry.startswith(".") else 1):
+            raise SettingsError(
+                "BREAKERPANEL_BACKEND_HOSTS",
+                f"{entry!r} is not a DNS name or a '.domain' suffix of at least two labels",
+                "list host names or suffixes separated by commas, e.g. .openai.azure.com,ai-gw.contoso.com",
+            )
+    return entries
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings; `env` defaults to the process environment."""
     env = os.environ if env is None else env
@@ -188,4 +246,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         approver_role=_role(env, "BREAKERPANEL_APPROVER_ROLE", "Rollout.Approve"),
         approval_timeout_seconds=_duration(env, "BREAKERPANEL_APPROVAL_TIMEOUT", 24 * 3600),
         deploy_timeout_seconds=_duration(env, "BREAKERPANEL_DEPLOY_TIMEOUT", 2 * 3600),
+        auth=_auth(env),
+        platform_easy_auth=env.get(PLATFORM_EASY_AUTH_VARIABLE, "").strip().lower() == "true",
+        allow_self_approval=_bool(env, "BREAKERPANEL_ALLOW_SELF_APPROVAL", False),
+        backend_hosts=_backend_hosts(env),
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from breakerpanel.core import apim_limits as lim
 from breakerpanel.core.model import Target
 from breakerpanel.settings import SettingsError
 
@@ -60,6 +61,16 @@ def parse_targets(raw: str) -> list[AllowedTarget]:
         for field in ("subscriptionId", "resourceGroup", "apimName"):
             if not isinstance(entry.get(field), str) or not entry[field].strip():
                 raise _fail(f"entry [{index}].{field} is missing or not a string")
+        if not lim.SUBSCRIPTION_ID.match(entry["subscriptionId"]):
+            raise _fail(f"entry [{index}].subscriptionId is not a subscription id (a GUID)")
+        group = entry["resourceGroup"]
+        if len(group) > lim.MAX_RESOURCE_GROUP_NAME_LENGTH or group.endswith(".") or not lim.RESOURCE_GROUP_NAME.match(
+            group
+        ):
+            raise _fail(f"entry [{index}].resourceGroup is not a valid resource group name")
+        apim = entry["apimName"]
+        if len(apim) > lim.MAX_APIM_SERVICE_NAME_LENGTH or not lim.APIM_SERVICE_NAME.match(apim):
+            raise _fail(f"entry [{index}].apimName is not a valid API Management service name")
         workspace = entry.get("logAnalyticsWorkspaceId")
         if workspace is not None and not isinstance(workspace, str):
             raise _fail(f"entry [{index}].logAnalyticsWorkspaceId is not a string")

@@ -18,12 +18,11 @@ from activities.deployments import (
     arm_failed_operations,
     arm_rollback_point,
     arm_start_deployment,
-    arm_start_rollback,
     arm_validate,
     arm_what_if,
+    rollout_policy,
 )
 from breakerpanel.core import rollout_flow as flow
-from breakerpanel.core.gate import APPROVAL_EVENT
 
 bp = df.Blueprint()
 
@@ -97,13 +96,16 @@ def target_deploy(context: Context) -> Generator[Task, Any, dict]:
         operations = yield from call_with_retry(context, arm_failed_operations, call, attempts)
         rollback_call = flow.rollback_call(job, point)
         if rollback_call is not None:
-            rollback_started = yield from call_with_retry(context, arm_start_rollback, rollback_call, attempts)
+            # The committed template with the point's re-validated parameters: what-if first, shown in the
+            # result, then the same deploy activity (and its checks) as any rollout.
+            rollback_what_if = yield from call_with_retry(context, arm_what_if, rollback_call, attempts)
+            rollback_started = yield from call_with_retry(context, arm_start_deployment, rollback_call, attempts)
             rollback_final = None
             if rollback_started.get("outcome") == "ok":
                 rollback_final = yield context.call_sub_orchestrator(
                     "deployment_poller", flow.poller_input(job, rollback_call, context.current_utc_datetime)
                 )
-            rollback = flow.rollback_report(rollback_call, rollback_started, rollback_final)
+            rollback = flow.rollback_report(rollback_call, rollback_what_if, rollback_started, rollback_final)
     read = yield from call_with_retry(context, apim_read_backends, {"target": call["target"]}, attempts)
     return flow.target_result(
         job, started=started, final=final, operations=operations, point=point, rollback=rollback, read=read
@@ -113,7 +115,15 @@ def target_deploy(context: Context) -> Generator[Task, Any, dict]:
 @bp.orchestration_trigger(context_name="context")
 def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
     spec: dict[str, Any] = context.get_input()
-    plan = flow.plan(spec)
+    # The allowlist, backend hosts and four-eyes setting as the settings say now: the input is validated
+    # again here, whoever started this orchestration and with whatever input.
+    policy = yield context.call_activity(rollout_policy, {})
+    problems = flow.admit(spec, policy)
+    if problems:
+        result = flow.refused(spec, problems, context.current_utc_datetime)
+        context.set_custom_status(result)
+        return result
+    plan = flow.plan(spec, policy)
     progress = flow.start_progress(plan, context.current_utc_datetime)
     context.set_custom_status(flow.status_view(progress))
     for wave in plan["waves"]:
@@ -133,16 +143,24 @@ def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
                                         gate=gate)
             context.set_custom_status(flow.status_view(progress))
             deadline = context.current_utc_datetime + timedelta(seconds=plan["approvalTimeoutSeconds"])
-            approval = context.wait_for_external_event(APPROVAL_EVENT)
             timeout = context.create_timer(deadline)
-            winner = yield context.task_any([approval, timeout])
-            if winner == approval:
-                timeout.cancel()
-                decision = flow.approval_decision(approval.result, timed_out=False)
-            else:
-                decision = flow.approval_decision(
-                    None, timed_out=True, timeout_seconds=plan["approvalTimeoutSeconds"]
-                )
+            decision: dict[str, Any] | None = None
+            while decision is None:
+                # This wave's own event: an answer for another wave can never be read here.
+                answer = context.wait_for_external_event(gate["event"])
+                winner = yield context.task_any([answer, timeout])
+                if winner != answer:
+                    decision = flow.approval_decision(
+                        None, timed_out=True, timeout_seconds=plan["approvalTimeoutSeconds"]
+                    )
+                    break
+                verdict = flow.judge_approval(plan, gate, answer.result)
+                if "decision" in verdict:
+                    timeout.cancel()
+                    decision = verdict["decision"]
+                else:
+                    progress = flow.note_ignored_answer(progress, verdict["ignored"], context.current_utc_datetime)
+                    context.set_custom_status(flow.status_view(progress))
             progress = flow.after_gate(progress, wave, decision, context.current_utc_datetime)
             context.set_custom_status(flow.status_view(progress))
             if flow.halted(progress):

@@ -17,6 +17,14 @@ Sources (azure-rest-api-specs, as copied in /work/shared/fixtures and in the ins
 - Resource group name: max_length=90, pattern ^[-\\w\\._\\(\\)]+$ (ARM common parameter).
 - Deployment name: Azure/bicep-types-az generated/resources/microsoft.resources/2024-07-01/types.md,
   Microsoft.Resources/deployments name {minLength: 1, maxLength: 64, pattern: "^[-\\w\\._\\(\\)]+$"}.
+- Pool size: learn.microsoft.com/azure/api-management/backends ("Load-balanced pool"): a pool holds up to
+  30 backends. The request asks for one pool of all its backends, so at most 30 backends.
+- Breaker rule magnitudes: the spec declares failureCondition.count as int64 and interval/tripDuration as
+  xsd:duration with no bounds, so the bounds below are this product's: a count above 10,000 or an interval or
+  trip beyond a day is a typo or an attack (a breaker that never trips, or that holds a backend out for
+  years), never a tuning. They are refused, not warned.
+- Request body: the product's own caps (128 KiB, nesting depth 12) keep a hostile body from costing memory
+  or recursion; a legitimate request with 30 backends of 2,000-character URLs still fits (128 KiB).
 - Durable Functions instance ids (learn.microsoft.com, durable-task-orchestrations, "Orchestration
   identity"): 1 to 100 characters, must not start with '@', must not contain '/', '\\', '#' or '?'.
 """
@@ -35,6 +43,13 @@ MAX_ERROR_REASON_LENGTH = 200
 MAX_BACKEND_URL_LENGTH = 2000
 MAX_BACKEND_ID_LENGTH = 80
 PERCENTAGE_MIN, PERCENTAGE_MAX = 1, 100
+MAX_POOL_BACKENDS = 30
+FAILURE_COUNT_MAX = 10_000
+RULE_DURATION_MIN_SECONDS = 1
+RULE_DURATION_MAX_SECONDS = 24 * 3600
+# 30 backends × a 2,000-character URL is 60,000 characters; the rest of a request is small.
+MAX_BODY_BYTES = 128 * 1024
+MAX_BODY_DEPTH = 12
 
 BACKEND_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,79}$")
 APIM_SERVICE_NAME = re.compile(r"^[a-zA-Z](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$")

@@ -1,13 +1,21 @@
-"""Is a backend URL one the gateway may be pointed at? https, a public DNS name, no secrets in it.
+"""Is a backend URL one the gateway may be pointed at? https, an allowed DNS name, no secrets in it.
 
 A rollout writes these URLs into APIM, which then sends every request (with its auth headers) there, so a
 URL aimed at loopback, link-local metadata services or a bare IP is refused outright.
+
+Hosts are judged in one canonical form: NFKC, the IDNA full stops (U+3002, U+FF0E, U+FF61) read as '.',
+lower case, IDNA (punycode) for what is left, no trailing dot. A URL whose host is written any other way
+(fullwidth letters, ideographic full stops, a trailing dot) is refused with the canonical form as the fix, so
+the text APIM stores is the text that was checked. Whether a DNS name resolves to a private or loopback
+address cannot be judged offline, so the host must also end in one of the allowed suffixes
+(BREAKERPANEL_BACKEND_HOSTS; by default the Azure OpenAI / Azure AI Services domains).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
+import unicodedata
+from collections.abc import Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 from breakerpanel.core.apim_limits import MAX_BACKEND_URL_LENGTH
@@ -24,12 +32,49 @@ _BLOCKED_HOSTS = frozenset(
     }
 )
 _BLOCKED_SUFFIXES = (".localhost", ".local", ".internal", ".metadata.azure.com")
-# Query keys that carry credentials: APIM would store them in the backend URL in clear text.
-_SECRET_QUERY_KEY = re.compile(r"(?i)^(api[-_]?key|key|code|sig|signature|token|access[-_]?token|secret|password|pwd)$")
+# The only query parameter a backend URL may carry. Anything else may be a credential (subscription-key,
+# x-api-key, sig, code, …) that APIM would store in the backend URL in clear text, so none is let through.
+ALLOWED_QUERY_KEYS = frozenset({"api-version"})
+# Azure OpenAI, Azure AI Services (Cognitive Services) and AI Foundry endpoints, public and sovereign clouds.
+DEFAULT_BACKEND_HOSTS: tuple[str, ...] = (
+    ".openai.azure.com",
+    ".cognitiveservices.azure.com",
+    ".services.ai.azure.com",
+    ".api.cognitive.microsoft.com",
+    ".openai.azure.us",
+    ".cognitiveservices.azure.us",
+    ".openai.azure.cn",
+    ".cognitiveservices.azure.cn",
+)
+_IDNA_DOTS = ("\u3002", "\uff0e", "\uff61")
 _HTTPS_FIX = "use the endpoint's https URL, e.g. https://<resource>.openai.azure.com/openai"
 
 
-def check_backend_url(url: str, field: str) -> list[Problem]:
+def canonical_host(host: str) -> str | None:
+    """The host as DNS and TLS see it (see the module docstring); None when it is not a valid IDNA name."""
+    text = unicodedata.normalize("NFKC", host)
+    for dot in _IDNA_DOTS:
+        text = text.replace(dot, ".")
+    text = text.lower().rstrip(".")
+    if text.isascii():
+        return text
+    try:
+        return text.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None
+
+
+def host_allowed(host: str, allowed: Sequence[str]) -> bool:
+    """`host` (canonical) is one of `allowed`: an entry starting with '.' matches that domain's sub-names,
+    any other entry only that exact name."""
+    for entry in allowed:
+        entry = entry.lower()
+        if (entry.startswith(".") and host.endswith(entry) and len(host) > len(entry)) or host == entry:
+            return True
+    return False
+
+
+def check_backend_url(url: str, field: str, allowed_hosts: Sequence[str] = DEFAULT_BACKEND_HOSTS) -> list[Problem]:
     """Every reason `url` may not be a backend URL, each naming `field` and its fix."""
     if not url.strip():
         return [Problem(field, "the URL is empty", _HTTPS_FIX)]
@@ -60,12 +105,20 @@ def check_backend_url(url: str, field: str) -> list[Problem]:
                 "remove 'user:password@'; use managed identity or backend credentials",
             )
         )
-    if any(_SECRET_QUERY_KEY.match(key) for key, _ in parse_qsl(parts.query, keep_blank_values=True)):
+    try:
+        keys = [key for key, _ in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))]
+    except ValueError:
+        keys = ["(unreadable)"]
+    refused_keys = sorted({key for key in keys if key.lower() not in ALLOWED_QUERY_KEYS})
+    if refused_keys or (parts.query and not keys):
+        shown = ", ".join(f"'{key}'" for key in refused_keys) or "an unreadable query"
         problems.append(
             Problem(
                 field,
-                "the URL's query string carries a key or token",
-                "remove it from the URL; authenticate with managed identity instead",
+                f"the URL's query string carries {shown}; a backend URL may carry only api-version, and anything "
+                "else (a subscription-key, x-api-key, sig, code…) would be stored in APIM in clear text",
+                "remove it from the URL: give the credential to APIM as backend credentials or a named value "
+                "(Key Vault), or let the API policy authenticate with the gateway's managed identity as it does",
             )
         )
     if parts.fragment:
@@ -76,10 +129,23 @@ def check_backend_url(url: str, field: str) -> list[Problem]:
                 "remove everything from '#'",
             )
         )
-    host = (parts.hostname or "").rstrip(".").lower()
-    if not host:
+    written = parts.hostname or ""
+    if not written.strip("."):
         problems.append(Problem(field, "the URL has no host name", _HTTPS_FIX))
         return problems
+    host = canonical_host(written)
+    if host is None or not host:
+        problems.append(Problem(field, f"the host '{written}' is not a valid internationalized domain name",
+                                "write the host name in ASCII (punycode for an IDN)"))
+        return problems
+    if host != written:
+        problems.append(
+            Problem(
+                field,
+                f"the host is written '{written}', which DNS reads as '{host}'",
+                f"write the host as '{host}' (no fullwidth characters, ideographic full stops or trailing dot)",
+            )
+        )
     reason = _blocked_host_reason(host)
     if reason:
         problems.append(
@@ -87,6 +153,15 @@ def check_backend_url(url: str, field: str) -> list[Problem]:
                 field,
                 f"the URL points at {reason} ('{host}')",
                 "point the backend at the Azure OpenAI endpoint's public DNS name",
+            )
+        )
+    elif not host_allowed(host, allowed_hosts):
+        problems.append(
+            Problem(
+                field,
+                f"'{host}' is not an allowed backend host (allowed: {', '.join(allowed_hosts) or 'none'})",
+                "point the backend at an Azure OpenAI / AI Services endpoint; for a custom domain or a private "
+                "endpoint name, an operator adds it to BREAKERPANEL_BACKEND_HOSTS",
             )
         )
     if port is not None and port == 0:

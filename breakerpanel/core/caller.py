@@ -1,8 +1,21 @@
-"""Who is calling, from App Service Authentication (Easy Auth) headers, and whether they may.
+"""Who is calling, and whether they may — from what App Service Authentication (Easy Auth) vouches for.
 
 Easy Auth puts the signed-in principal in `X-MS-CLIENT-PRINCIPAL` (base64 JSON: auth_typ, name_typ,
-role_typ, claims[{typ, val}]). The platform strips that header from incoming requests, so when it is present
-it was written by Easy Auth; when it is absent the function key alone admits the caller.
+role_typ, claims[{typ, val}]) and `X-MS-CLIENT-PRINCIPAL-ID` / `-NAME` / `-IDP`. App Service strips those
+headers from incoming requests *only while authentication is on* ("External requests aren't allowed to set
+these headers, so they're present only if App Service sets them" — learn.microsoft.com, "Work with user
+identities in Azure App Service authentication"); the platform says it is on by injecting
+`WEBSITE_AUTH_ENABLED=True`. With it off, anyone can write the headers, so:
+
+- mode "easyAuth" (the default, and what infra/app deploys): the headers are trusted only when the platform
+  says Easy Auth is on; otherwise every call is refused as a misconfiguration (500, never a guess). A call
+  without a principal, or one without an Entra object id, is a 401; a principal without the route's app role
+  is a 403.
+- mode "functionKey" (an explicit setting, for local use): the function key alone admits; the principal
+  headers are ignored whatever they say, and the caller is the anonymous operator "function key" — who has
+  no identity four eyes could tell apart.
+
+The caller is recorded by Entra object id and UPN (never only a display name). Pure: headers and settings in.
 """
 
 from __future__ import annotations
@@ -12,60 +25,138 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Literal
 
 PRINCIPAL_HEADER = "x-ms-client-principal"
+PRINCIPAL_ID_HEADER = "x-ms-client-principal-id"
+PRINCIPAL_NAME_HEADER = "x-ms-client-principal-name"
 _ROLE_CLAIMS = ("roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role")
-_NAME_CLAIMS = ("name", "preferred_username", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name")
+_OID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifier", "oid")
+_UPN_CLAIMS = ("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "upn", "preferred_username")
+_NAME_CLAIMS = ("name", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name")
+Via = Literal["easyAuth", "functionKey", "local"]
 
 
 @dataclass(frozen=True)
 class Caller:
-    authenticated_by_easy_auth: bool
+    object_id: str  # Entra object id: what four eyes compares; "" when there is no identity (function key)
+    upn: str  # user principal name; "" for an application caller
     name: str
     roles: frozenset[str]
+    via: Via
+
+    def to_dict(self) -> dict[str, str]:
+        return {"objectId": self.object_id, "upn": self.upn, "name": self.name, "via": self.via}
+
+
+FUNCTION_KEY_CALLER = Caller("", "", "function key", frozenset(), "functionKey")
 
 
 @dataclass(frozen=True)
 class Verdict:
     allowed: bool
-    status: int  # 200 when allowed, else 401 or 403
+    status: int  # 200 when allowed, else 401, 403 or 500 (the app is misconfigured)
     reason: str
 
 
-def read_caller(headers: Mapping[str, str]) -> Caller | None:
-    """The caller from Easy Auth headers; None without them; ValueError when the header is unreadable."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    encoded = lowered.get(PRINCIPAL_HEADER)
-    if encoded is None:
-        return None
+def _principal(encoded: str) -> dict[str, Any]:
     try:
         principal = json.loads(base64.b64decode(encoded, validate=False))
     except (binascii.Error, ValueError) as exc:
         raise ValueError(f"{PRINCIPAL_HEADER} is not base64 JSON") from exc
     if not isinstance(principal, dict):
         raise ValueError(f"{PRINCIPAL_HEADER} is not a JSON object")
-    raw_claims = principal.get("claims") or []
-    if not isinstance(raw_claims, list):
+    if not isinstance(principal.get("claims") or [], list):
         raise ValueError(f"{PRINCIPAL_HEADER} has claims that are not a list")
-    claims = [c for c in raw_claims if isinstance(c, dict)]
+    return principal
+
+
+def read_caller(headers: Mapping[str, str]) -> Caller | None:
+    """The Easy Auth principal in `headers`; None without one; ValueError when it is unreadable.
+
+    Only meaningful when the platform strips these headers from what callers send (see the module docstring).
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    encoded = lowered.get(PRINCIPAL_HEADER)
+    if encoded is None:
+        return None
+    principal = _principal(encoded)
+    claims = [c for c in principal.get("claims") or [] if isinstance(c, dict) and isinstance(c.get("val"), str)]
+
+    def first(types: tuple[str, ...]) -> str:
+        for kind in types:
+            for claim in claims:
+                if claim.get("typ") == kind and claim["val"].strip():
+                    return str(claim["val"]).strip()
+        return ""
+
     role_types = {str(principal.get("role_typ") or ""), *_ROLE_CLAIMS} - {""}
-    name_types = {str(principal.get("name_typ") or ""), *_NAME_CLAIMS} - {""}
-    roles = frozenset(str(c.get("val")) for c in claims if c.get("typ") in role_types and c.get("val"))
-    names = [str(c.get("val")) for c in claims if c.get("typ") in name_types and c.get("val")]
-    name = names[0] if names else str(lowered.get("x-ms-client-principal-name") or "unknown")
-    return Caller(True, name, roles)
+    roles = frozenset(str(c["val"]) for c in claims if c.get("typ") in role_types and c["val"])
+    object_id = first(_OID_CLAIMS) or str(lowered.get(PRINCIPAL_ID_HEADER) or "").strip()
+    upn = first(_UPN_CLAIMS)
+    name_type = str(principal.get("name_typ") or "")
+    name = first((name_type, *_NAME_CLAIMS) if name_type else _NAME_CLAIMS) or upn or str(
+        lowered.get(PRINCIPAL_NAME_HEADER) or ""
+    )
+    return Caller(object_id.lower(), upn, name or object_id, roles, "easyAuth")
 
 
-def authorize(headers: Mapping[str, str], required_role: str) -> tuple[Verdict, Caller | None]:
+def authorize(
+    headers: Mapping[str, str], required_role: str, *, mode: str, platform_easy_auth: bool
+) -> tuple[Verdict, Caller | None]:
+    """May this call go ahead, and who makes it. `mode` is BREAKERPANEL_AUTH; `platform_easy_auth` is
+    whether WEBSITE_AUTH_ENABLED says App Service Authentication is on."""
+    if mode == "functionKey":
+        # The key alone: whatever principal headers arrived were not vouched for by anyone.
+        return Verdict(True, 200, "function key (BREAKERPANEL_AUTH=functionKey)"), FUNCTION_KEY_CALLER
+    if not platform_easy_auth:
+        return (
+            Verdict(
+                False,
+                500,
+                "BREAKERPANEL_AUTH is 'easyAuth' but App Service Authentication is off (WEBSITE_AUTH_ENABLED is "
+                "not 'True'), so no caller identity can be trusted. Fix: deploy infra/app (it turns "
+                "authentication on with Microsoft Entra ID), or set BREAKERPANEL_AUTH=functionKey for local use",
+            ),
+            None,
+        )
     try:
         caller = read_caller(headers)
     except ValueError as exc:
         return Verdict(False, 401, str(exc)), None
     if caller is None:
-        return Verdict(True, 200, "function key"), None
+        return Verdict(False, 401, "sign in with Microsoft Entra ID: this API needs an authenticated caller"), None
+    if not caller.object_id:
+        return Verdict(False, 401, "the signed-in principal carries no Entra object id (oid claim)"), None
     if required_role in caller.roles:
         return Verdict(True, 200, f"role {required_role}"), caller
     return (
         Verdict(False, 403, f"the caller lacks the app role '{required_role}'; assign it in the app registration"),
         caller,
     )
+
+
+def identity(record: object) -> dict[str, str]:
+    """A recorded caller (`Caller.to_dict()`, or a bare name from older inputs) as a dict."""
+    if isinstance(record, Mapping):
+        return {k: str(record.get(k) or "") for k in ("objectId", "upn", "name", "via")}
+    return {"objectId": "", "upn": "", "name": str(record or ""), "via": "local"}
+
+
+def display(record: object) -> str:
+    """'Ada Lovelace <ada@contoso.com> (oid 1234…)' — who, for a person reading a result."""
+    who = identity(record)
+    parts = [who["name"] or who["upn"] or "unknown"]
+    if who["upn"] and who["upn"] != parts[0]:
+        parts.append(f"<{who['upn']}>")
+    if who["objectId"]:
+        parts.append(f"(oid {who['objectId']})")
+    return " ".join(parts)
+
+
+def same_person(a: object, b: object) -> bool | None:
+    """True/False when both are Entra identities; None when either has no object id (cannot be told apart)."""
+    first, second = identity(a)["objectId"].lower(), identity(b)["objectId"].lower()
+    if not first or not second:
+        return None
+    return first == second

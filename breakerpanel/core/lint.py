@@ -104,6 +104,14 @@ def _lint_threshold(rule: BreakerRule, path: str) -> list[Problem]:
                 "use a count of at least 1, e.g. 3",
             )
         ]
+    if count is not None and count > lim.FAILURE_COUNT_MAX:
+        return [
+            Problem(
+                f"{path}.failureCount",
+                f"failureCount is {count}; above {lim.FAILURE_COUNT_MAX:,} the breaker never trips in practice",
+                "use a count between 1 and 10,000, e.g. 3",
+            )
+        ]
     if percentage is not None and not lim.PERCENTAGE_MIN <= percentage <= lim.PERCENTAGE_MAX:
         return [
             Problem(
@@ -124,6 +132,15 @@ def _duration(text: str, field: str, problems: list[Problem]) -> float | None:
     if seconds <= 0:
         problems.append(
             Problem(field, f"'{text}' is not a positive duration", "use a duration above zero, e.g. 'PT1M'")
+        )
+        return None
+    if not lim.RULE_DURATION_MIN_SECONDS <= seconds <= lim.RULE_DURATION_MAX_SECONDS:
+        problems.append(
+            Problem(
+                field,
+                f"'{text}' is {humanize_seconds(seconds)}; a breaker duration must be between 1 s and 1 day",
+                "use a duration between 'PT1S' and 'P1D', e.g. 'PT1M'",
+            )
         )
         return None
     return seconds
@@ -237,6 +254,14 @@ def lint_backends(backends: Sequence[tuple[int, BackendSpec]], path: str = "back
                 "add at least two backends so the pool can fail over",
             )
         ]
+    if len(backends) > lim.MAX_POOL_BACKENDS:
+        problems.append(
+            Problem(
+                path,
+                f"{len(backends)} backends; an APIM pool holds at most {lim.MAX_POOL_BACKENDS}",
+                "split the endpoints over several gateways, or keep the 30 that matter",
+            )
+        )
     for i, b in backends:
         at = f"{path}[{i}]"
         problems += _lint_name(b.name, f"{at}.name", "backend")

@@ -7,11 +7,12 @@ what APIM itself would reject comes from lint.py, run on whatever parts could be
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from breakerpanel.core import apim_limits as lim
-from breakerpanel.core.backend_urls import check_backend_url
+from breakerpanel.core.backend_urls import DEFAULT_BACKEND_HOSTS, check_backend_url
 from breakerpanel.core.lint import lint_backends, lint_breaker_rule, lint_pool
 from breakerpanel.core.model import (
     APPROVAL_MODES,
@@ -59,17 +60,24 @@ class RequestCheck:
         return tuple(p for p in self.problems if p.severity == "warning")
 
 
-def parse_rollout_request(body: object, allowed_targets: Sequence[Target]) -> RolloutRequest | list[Problem]:
+def parse_rollout_request(
+    body: object, allowed_targets: Sequence[Target], *, backend_hosts: Sequence[str] = DEFAULT_BACKEND_HOSTS
+) -> RolloutRequest | list[Problem]:
     """The request, or — if anything is wrong — every problem (errors first, then warnings)."""
-    check = check_rollout_request(body, allowed_targets)
+    check = check_rollout_request(body, allowed_targets, backend_hosts=backend_hosts)
     if check.request is not None:
         return check.request
     return list(check.problems)
 
 
-def check_rollout_request(body: object, allowed_targets: Sequence[Target]) -> RequestCheck:
-    """Read and validate completely; warnings come back even when the request is accepted."""
-    reader = _Reader()
+def check_rollout_request(
+    body: object, allowed_targets: Sequence[Target], *, backend_hosts: Sequence[str] = DEFAULT_BACKEND_HOSTS
+) -> RequestCheck:
+    """Read and validate completely; warnings come back even when the request is accepted.
+
+    `backend_hosts`: the host names / domain suffixes a backend URL may point at (BREAKERPANEL_BACKEND_HOSTS).
+    """
+    reader = _Reader(tuple(backend_hosts))
     request = reader.rollout(body, allowed_targets)
     problems = sorted(reader.problems, key=lambda p: p.severity != "error")
     if any(p.severity == "error" for p in problems):
@@ -87,6 +95,71 @@ def bad_request_body(problems: Sequence[Problem]) -> dict[str, object]:
             "problems": [p.to_dict() for p in problems],
         }
     }
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    seen: dict[str, object] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def _depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in JSON text (strings skipped), without parsing it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _not_json(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_json_body(raw: bytes) -> tuple[object, list[Problem]]:
+    """The JSON a request body holds, or the problems that make it unreadable (never an exception).
+
+    UTF-8 with or without a byte-order mark; at most MAX_BODY_BYTES and MAX_BODY_DEPTH deep; a key twice in
+    one object is refused (which one would win differs between parsers, so the validated value might not be
+    the one deployed).
+    """
+    fix = "send the rollout request as one UTF-8 JSON object"
+    if len(raw) > lim.MAX_BODY_BYTES:
+        return None, [Problem("(body)", f"the body is {len(raw):,} bytes; at most {lim.MAX_BODY_BYTES:,} are read",
+                              "send one rollout request (30 backends at most)")]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None, [Problem("(body)", "the body is not JSON (not UTF-8 text)", fix)]
+    if _depth(text) > lim.MAX_BODY_DEPTH:
+        return None, [Problem("(body)", f"the JSON nests deeper than {lim.MAX_BODY_DEPTH} levels", fix)]
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_not_json), []
+    except _DuplicateKey as exc:
+        return None, [Problem("(body)", f"the JSON has the key '{exc}' twice in one object",
+                              "give every field once")]
+    except (ValueError, RecursionError):
+        return None, [Problem("(body)", "the body is not JSON", fix)]
 
 
 def _join(path: str, key: str) -> str:
@@ -110,7 +183,8 @@ def _type_name(value: object) -> str:
 
 
 class _Reader:
-    def __init__(self) -> None:
+    def __init__(self, backend_hosts: tuple[str, ...] = DEFAULT_BACKEND_HOSTS) -> None:
+        self.backend_hosts = backend_hosts
         self.problems: list[Problem] = []
         # Backends readable enough to lint (name, priority, weight), even when their URL is refused: the
         # 400 must list a duplicate name or an out-of-range priority on the same backend as a bad URL.
@@ -336,6 +410,10 @@ class _Reader:
         items = self.array(top, "backends", "", '[{"name": ..., "url": ..., "priority": 1, "weight": 50}]')
         if items is None:
             return None
+        if len(items) > lim.MAX_POOL_BACKENDS:
+            self.add("backends", f"{len(items)} backends; an APIM pool holds at most {lim.MAX_POOL_BACKENDS}",
+                     "split the endpoints over several gateways, or keep the 30 that matter")
+            return None
         result: list[tuple[int, BackendSpec | None]] = []
         for i, item in enumerate(items):
             result.append((i, self.backend(item, i)))
@@ -352,7 +430,7 @@ class _Reader:
         ok_w, weight = self.integer(obj, "weight", path, 50)
         url_ok = url is not None
         if url is not None:
-            url_problems = check_backend_url(url, f"{path}.url")
+            url_problems = check_backend_url(url, f"{path}.url", self.backend_hosts)
             self.problems += url_problems
             url_ok = not url_problems
         if name is None or not (ok_p and ok_w) or priority is None or weight is None:

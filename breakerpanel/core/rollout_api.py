@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from breakerpanel.core import apim_limits as lim
 from breakerpanel.core import naming
+from breakerpanel.core.caller import identity
 from breakerpanel.core.model import Problem, RolloutRequest, Target
-from breakerpanel.core.rollout_flow import target_key
 from breakerpanel.core.summary import redact, render_summary
 
 MAX_COMMENT_CHARS = 500
+_INSTANCE_ID = re.compile(r"^rollout-[a-z0-9]+(?:-[a-z0-9]+)*$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _STOPPED = ("Failed", "Terminated", "Canceled")
 
 
@@ -29,6 +33,66 @@ class _Timeouts(Protocol):
 
 def not_json_problem() -> Problem:
     return Problem("(body)", "the body is not JSON", "send the rollout request as a JSON object")
+
+
+def instance_id_problem(instance_id: object) -> str | None:
+    """Why a route's instance id cannot be a rollout's, before it reaches the Durable client (None: it can).
+
+    Rollout ids are what instance_id_for makes: 'rollout-' then lower-case letters, digits and hyphens, at most
+    100 characters (Durable's own limit) — so no '/', '?', '#', '%', '..' or anything else that could change
+    which management URL the client calls."""
+    if not isinstance(instance_id, str) or not instance_id:
+        return "the rollout id is missing"
+    if len(instance_id) > lim.MAX_INSTANCE_ID_LENGTH or not _INSTANCE_ID.match(instance_id):
+        return "not a rollout id (rollout-<letters, digits, hyphens>, at most 100 characters)"
+    return None
+
+
+def rollout_links(origin: str, instance_id: str) -> dict[str, str]:
+    """The app's own URLs for one rollout — never the Durable extension's management URLs, which carry the
+    task hub's system key and reach raise-event, terminate, purge, rewind and start without any app check."""
+    base = f"{origin.rstrip('/')}/api/rollouts/{instance_id}"
+    return {"status": base, "approve": f"{base}/approve", "reject": f"{base}/reject", "terminate": f"{base}/terminate"}
+
+
+def answer_from(body: bytes) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """{"wave": n, "whatIfDigest": "sha256:…", "comment"?: "…"} for approve/reject — the question answered."""
+    if len(body) > 4096:
+        return None, [Problem("(body)", "the body is larger than 4 KiB", "send the wave, the digest and a comment")]
+    try:
+        payload = json.loads(body.decode("utf-8-sig")) if body else None
+    except (ValueError, RecursionError):
+        payload = None
+    fix = 'send {"wave": <the waiting wave>, "whatIfDigest": "<approval.whatIfDigest from GET>", "comment": "…"}'
+    if not isinstance(payload, Mapping):
+        return None, [Problem("(body)", "the answer is not a JSON object", fix)]
+    problems = []
+    unknown = sorted(set(payload) - {"wave", "whatIfDigest", "comment"})
+    problems += [Problem(key, f"unknown field '{key}'", fix) for key in unknown]
+    wave = payload.get("wave")
+    if isinstance(wave, bool) or not isinstance(wave, int):
+        problems.append(Problem("wave", "the wave this answer is for is missing or not a whole number", fix))
+    digest = payload.get("whatIfDigest")
+    if not isinstance(digest, str) or not _DIGEST.match(digest):
+        problems.append(Problem("whatIfDigest", "the digest of the what-if this answers is missing or malformed",
+                                fix))
+    comment = payload.get("comment")
+    if comment is not None and not isinstance(comment, str):
+        problems.append(Problem("comment", "the comment is not a string", fix))
+    if problems:
+        return None, problems
+    return {"wave": wave, "whatIfDigest": digest, "comment": (comment or "")[:MAX_COMMENT_CHARS]}, []
+
+
+def gate_mismatch(status: Mapping[str, Any], answer: Mapping[str, Any]) -> str | None:
+    """Why this answer does not answer the question the rollout waits on now (None: it does)."""
+    approval = (status.get("customStatus") or {}).get("approval") or {}
+    if answer["wave"] != approval.get("wave"):
+        return (f"the rollout waits on wave {approval.get('wave')}, not wave {answer['wave']}: the answer is stale "
+                "or for another wave")
+    if answer["whatIfDigest"] != approval.get("whatIfDigest"):
+        return "the what-if digest is not the one this wave's approval shows: read the rollout again and answer that"
+    return None
 
 
 def instance_id_for(request: RolloutRequest) -> str:
@@ -75,24 +139,19 @@ def orchestration_input(
     request: RolloutRequest,
     allowed: Sequence[_Allowed],
     timeouts: _Timeouts,
-    started_by: str,
+    started_by: object,
     now: datetime,
 ) -> dict[str, Any]:
-    workspaces = {
-        target_key(entry.target): entry.log_analytics_workspace_id
-        for entry in allowed
-        if entry.log_analytics_workspace_id
-    }
-    wanted = {target_key(t) for t in request.targets}
+    """The orchestration's input. `started_by` is the caller (`Caller.to_dict()`: object id, UPN, name).
+    Workspaces and the allowlist are not carried: the orchestrator reads them from the settings itself."""
     return {
         "rolloutId": rollout_id,
         "request": request.to_dict(),
-        "startedBy": started_by,
+        "startedBy": identity(started_by),
         "requestedAt": now.isoformat(),
         "options": {
             "approvalTimeoutSeconds": timeouts.approval_timeout_seconds,
             "deployTimeoutSeconds": timeouts.deploy_timeout_seconds,
-            "workspaces": {key: ws for key, ws in workspaces.items() if key in wanted},
         },
     }
 

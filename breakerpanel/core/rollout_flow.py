@@ -14,13 +14,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from breakerpanel.core import admission
+from breakerpanel.core.caller import identity
 from breakerpanel.core.diagnosis import diagnose_error, diagnose_operations, parse_error
-from breakerpanel.core.gate import approval_needed, gate_outcome
+from breakerpanel.core.gate import approval_event, approval_needed, gate_outcome, judge_answer, what_if_digest
 from breakerpanel.core.gateway_parameters import gateway_parameters
-from breakerpanel.core.model import RolloutRequest, Target
+from breakerpanel.core.model import Problem, RolloutRequest
 from breakerpanel.core.naming import deployment_name, rollback_deployment_name
 from breakerpanel.core.polling import is_terminal, poll_delay
-from breakerpanel.core.request import parse_rollout_request
 from breakerpanel.core.retry import retry_delay
 from breakerpanel.core.verify import diff_backends
 from breakerpanel.core.whatif import summarize_what_if
@@ -45,34 +46,68 @@ def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def target_key(target: Target) -> str:
+def target_key(target: Any) -> str:
     return "/".join((target.subscription_id, target.resource_group, target.apim_name))
 
 
-def read_request(request: Mapping[str, Any]) -> RolloutRequest:
-    """The request the HTTP layer already validated, read back into the domain model."""
-    targets = [
-        Target(t["subscriptionId"], t["resourceGroup"], t["apimName"], int(t.get("wave", 1)))
-        for t in request.get("targets", [])
-        if isinstance(t, Mapping)
-    ]
-    parsed = parse_rollout_request(request, targets)
-    if isinstance(parsed, list):
-        # The HTTP layer rejects such a request with a 400; reaching here means the input was tampered with.
-        raise ValueError("rollout request is invalid: " + "; ".join(f"{p.field}: {p.problem}" for p in parsed))
-    return parsed
+def read_request(request: object, policy: Mapping[str, Any]) -> RolloutRequest:
+    """The request, validated again against the policy the settings give now (the same validator as the
+    HTTP API). ValueError lists every problem."""
+    check = admission.check_request(request, policy)
+    if check.request is None:
+        raise ValueError("rollout request is invalid: " + "; ".join(f"{p.field}: {p.problem}" for p in check.errors))
+    return check.request
 
 
-def plan(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The jobs of every wave, computed once from the orchestration input.
+def admit(spec: object, policy: Mapping[str, Any]) -> list[Problem]:
+    """Every reason this orchestration input may not run: the orchestrator's own check, whoever started it.
 
-    spec: {"rolloutId", "request" (the JSON contract), "options"?: {approvalTimeoutSeconds,
-    deployTimeoutSeconds, attempts, workspaces: {targetKey: workspaceId}}}
+    The HTTP API validates before starting; an orchestration started any other way (the task hub's management
+    API, a hand-made input) meets the same validator and the allowlist the settings give now.
     """
-    request = read_request(spec["request"])
+    if policy.get("outcome") != "ok":
+        error = policy.get("error") or {}
+        return [Problem("(settings)", f"the app's policy could not be read: {error.get('message')}",
+                        "fix the setting it names")]
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("request"), Mapping) or not str(
+        spec.get("rolloutId") or ""
+    ).strip():
+        return [Problem("(input)", "the input is not {rolloutId, request, ...}",
+                        "start rollouts with POST /api/rollouts")]
+    return list(admission.check_request(spec["request"], policy).errors)
+
+
+def refused(spec: object, problems: Sequence[Problem], now: datetime) -> dict[str, Any]:
+    """The result of an orchestration whose input `admit` refused: nothing was called."""
+    rollout_id = spec.get("rolloutId") if isinstance(spec, Mapping) else None
+    return {
+        "rolloutId": rollout_id,
+        "phase": "done",
+        "status": "refused",
+        "wave": None,
+        "startedAt": _iso(now),
+        "updatedAt": _iso(now),
+        "finishedAt": _iso(now),
+        "targets": {},
+        "approval": None,
+        "halted": {"wave": None, "reason": "the input was refused before anything was called: "
+                   + "; ".join(f"{p.field}: {p.problem}" for p in problems)},
+        "problems": [p.to_dict() for p in problems],
+    }
+
+
+def plan(spec: Mapping[str, Any], policy: Mapping[str, Any]) -> dict[str, Any]:
+    """The jobs of every wave, computed once from the orchestration input and the policy activity's answer.
+
+    spec: {"rolloutId", "request" (the JSON contract), "startedBy", "options"?: {approvalTimeoutSeconds,
+    deployTimeoutSeconds, attempts}}. Workspaces, allowlist and backend hosts come from `policy` (the
+    settings), never from the input.
+    """
+    request = read_request(spec["request"], policy)
     options = {**DEFAULT_OPTIONS, **(spec.get("options") or {})}
-    workspaces: Mapping[str, str] = options.get("workspaces") or {}
     rollout_id = str(spec["rolloutId"])
+    job_policy = {"outcome": "ok", "targets": policy.get("targets") or [],
+                  "backendHosts": list(admission.backend_hosts(policy))}
     waves = []
     for number, targets in request.waves():
         preflight, deploy = [], []
@@ -82,7 +117,7 @@ def plan(spec: Mapping[str, Any]) -> dict[str, Any]:
                 "target": target.to_dict(),
                 "deploymentName": deployment_name(rollout_id, target),
                 "parameters": gateway_parameters(
-                    request, target, log_analytics_workspace_id=workspaces.get(key, "")
+                    request, target, log_analytics_workspace_id=admission.workspace_for(policy, target)
                 ),
             }
             preflight.append({"key": key, "call": call, "attempts": options["attempts"]})
@@ -94,6 +129,7 @@ def plan(spec: Mapping[str, Any]) -> dict[str, Any]:
                     "rollback": request.rollback_on_failure,
                     "deployTimeoutSeconds": options["deployTimeoutSeconds"],
                     "request": request.to_dict(),
+                    "policy": job_policy,
                 }
             )
         waves.append({"number": number, "keys": [job["key"] for job in preflight], "preflight": preflight,
@@ -102,6 +138,10 @@ def plan(spec: Mapping[str, Any]) -> dict[str, Any]:
         "rolloutId": rollout_id,
         "approval": request.approval,
         "approvalTimeoutSeconds": float(options["approvalTimeoutSeconds"]),
+        "startedBy": identity(spec.get("startedBy")),
+        # Relaxed by the setting, or for the local runner's one operator (options.localOperator: whoever can
+        # start an orchestration with their own input holds the task hub's key and could answer as anyone).
+        "allowSelfApproval": bool(policy.get("allowSelfApproval")) or bool(options.get("localOperator")),
         "waves": waves,
     }
 
@@ -118,6 +158,7 @@ def start_progress(plan_: Mapping[str, Any], now: datetime) -> dict[str, Any]:
             }
     return {
         "rolloutId": plan_["rolloutId"],
+        "startedBy": plan_.get("startedBy"),
         "phase": "starting",
         "wave": None,
         "startedAt": _iso(now),
@@ -143,7 +184,16 @@ def enter_phase(
     updated["phase"] = phase
     updated["wave"] = wave_number
     if gate is not None:
-        updated["approval"] = {"status": "waiting", "reason": gate["reason"], "since": _iso(now)}
+        updated["approval"] = {
+            "status": "waiting",
+            "wave": gate["wave"],
+            "whatIfDigest": gate["whatIfDigest"],
+            "event": gate["event"],
+            "reason": gate["reason"],
+            "whatIf": gate["whatIf"],
+            "since": _iso(now),
+            "ignored": [],
+        }
     return updated
 
 
@@ -194,25 +244,58 @@ def after_preflight(
     return updated
 
 
+# What the approver is shown of each target's what-if in the status, at most: the digest covers all of it.
+_GATE_LINES_PER_TARGET = 25
+
+
 def gate(progress: Mapping[str, Any], wave: Mapping[str, Any]) -> dict[str, Any]:
-    """One approval per wave, needed when any of its targets needs one."""
+    """One approval per wave, needed when any of its targets needs one; it names the wave, its own event
+    and the digest of the what-if it approves."""
     reasons = [
         f"{key}: {progress['targets'][key]['approvalNeeded']['reason']}"
         for key in wave["keys"]
         if progress["targets"][key].get("approvalNeeded", {}).get("required")
     ]
-    return {"required": bool(reasons), "reason": "; ".join(reasons)}
+    what_ifs = {key: progress["targets"][key].get("whatIf") for key in wave["keys"]}
+    shown = {}
+    for key, summary in what_ifs.items():
+        lines = list((summary or {}).get("lines") or [])
+        more = [f"  … {len(lines) - _GATE_LINES_PER_TARGET} more"] if len(lines) > _GATE_LINES_PER_TARGET else []
+        shown[key] = lines[:_GATE_LINES_PER_TARGET] + more
+    return {
+        "required": bool(reasons),
+        "reason": "; ".join(reasons),
+        "wave": wave["number"],
+        "event": approval_event(wave["number"]),
+        "whatIfDigest": what_if_digest(what_ifs),
+        "whatIf": shown,
+    }
 
 
 def approval_decision(event: object, *, timed_out: bool, timeout_seconds: float | None = None) -> dict[str, Any]:
     return gate_outcome(event, timed_out=timed_out, timeout_seconds=timeout_seconds).to_dict()
 
 
+def judge_approval(plan_: Mapping[str, Any], gate_: Mapping[str, Any], event: object) -> dict[str, Any]:
+    """{"decision": …} ends the wait; {"ignored": why} keeps waiting (see gate.judge_answer)."""
+    return judge_answer(event, gate_, plan_.get("startedBy"), allow_self_approval=bool(plan_.get("allowSelfApproval")))
+
+
+def note_ignored_answer(progress: Mapping[str, Any], why: str, now: datetime) -> dict[str, Any]:
+    approval = dict(progress.get("approval") or {})
+    approval["ignored"] = [*(approval.get("ignored") or [])[-9:], {"at": _iso(now), "why": why}]
+    return {**progress, "approval": approval, "updatedAt": _iso(now)}
+
+
 def after_gate(
     progress: Mapping[str, Any], wave: Mapping[str, Any], decision: Mapping[str, Any], now: datetime
 ) -> dict[str, Any]:
     updated = dict(progress)
-    updated["approval"] = {**decision, "decidedAt": _iso(now)}
+    waiting = progress.get("approval") or {}
+    updated["approval"] = {**decision, "wave": waiting.get("wave"), "whatIfDigest": waiting.get("whatIfDigest"),
+                           "ignored": waiting.get("ignored") or [], "decidedAt": _iso(now)}
+    approvals = [*(progress.get("approvals") or []), updated["approval"]]
+    updated["approvals"] = approvals
     if decision["proceed"]:
         return updated
     updated = _with_targets(updated, wave["keys"], now, phase="rejected")
@@ -252,30 +335,57 @@ def next_poll_delay(polls: int, state: Mapping[str, Any]) -> float:
 def rollback_call(job: Mapping[str, Any], point: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The rollback deployment to run after this target's deployment failed; None when there is none to run.
 
-    The rollback point is this target's latest successful breakerpanel deployment, found before deploying.
-    It is re-deployed Incrementally under a deterministic name (not ARM's onErrorDeployment, which re-runs in
-    Complete mode and deletes whatever else lives in the resource group — the APIM instance included).
+    The rollback point is the latest successful deployment of this target that the activity could trust: a
+    breakerpanel name, the committed gateway template's own hash, this APIM instance. What is re-deployed is
+    the COMMITTED template (never the point's exported template) with the point's parameters, re-validated
+    here by the same validator and allowlist as a new request; a point whose parameters fail is no point.
+    It runs Incrementally under a deterministic name (not ARM's onErrorDeployment, which re-runs in Complete
+    mode and deletes whatever else lives in the resource group — the APIM instance included).
     """
     if not job["rollback"] or point is None or point.get("outcome") != "ok" or not point.get("deploymentName"):
         return None
+    if rollback_refusal(job, point):
+        return None
+    target = job["call"]["target"]
+    request = read_request(admission.request_from_parameters(point.get("parameters") or {}, target), job["policy"])
+    workspace = admission.workspace_for(job["policy"], target)
     return {
-        "target": job["call"]["target"],
+        "target": target,
         "deploymentName": rollback_deployment_name(job["call"]["deploymentName"]),
         "from": point["deploymentName"],
+        "parameters": gateway_parameters(request, request.targets[0], log_analytics_workspace_id=workspace),
     }
 
 
+def rollback_refusal(job: Mapping[str, Any], point: Mapping[str, Any]) -> list[str]:
+    """Why the point's parameters may not be re-deployed (empty when they may)."""
+    values = point.get("parameters")
+    if not isinstance(values, Mapping):
+        return ["the rollback point has no readable parameters"]
+    return [f"{p.field}: {p.problem}" for p in admission.parameters_problems(values, job["call"]["target"],
+                                                                              job["policy"])]
+
+
 def rollback_report(
-    call: Mapping[str, Any], started: Mapping[str, Any], final: Mapping[str, Any] | None
+    call: Mapping[str, Any],
+    what_if: Mapping[str, Any] | None,
+    started: Mapping[str, Any],
+    final: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    report: dict[str, Any] = {"ran": True, "from": call["from"], "deploymentName": call["deploymentName"]}
+    report: dict[str, Any] = {"ran": True, "from": call["from"], "deploymentName": call["deploymentName"],
+                              "template": "the committed gateway template",
+                              "parameters": {k: v["value"] for k, v in call["parameters"].items()}}
+    if what_if is not None:
+        if what_if.get("outcome") == "ok":
+            report["whatIf"] = summarize_what_if(what_if.get("whatIf") or {}).to_dict()
+        else:
+            report["whatIf"] = summarize_what_if({"status": "Failed", "error": what_if.get("error")}).to_dict()
     if started.get("outcome") != "ok" or final is None:
         return {**report, "provisioningState": "NotStarted", "error": started.get("error")}
     return {
         **report,
         "provisioningState": final.get("provisioningState"),
         "error": final.get("error"),
-        "parameters": started.get("parameters") or {},
         "restored": [rid.rsplit("/", 1)[-1] for rid in final.get("outputResources") or []
                      if "/backends/" in rid.lower()],
     }
@@ -320,6 +430,8 @@ def target_result(
             if rollback is not None
             else {"ran": False, "reason": _no_rollback(job, point)}
         )
+        if point is not None and point.get("untrusted"):
+            result["rollback"]["untrusted"] = point["untrusted"]
     if read is not None:
         if rollback is not None and rollback.get("provisioningState") == "Succeeded":
             # APIM should now hold the rollback point's state: that is what gets verified.
@@ -337,6 +449,13 @@ def _no_rollback(job: Mapping[str, Any], point: Mapping[str, Any] | None) -> str
         return "rollbackOnFailure is false"
     if point is not None and point.get("outcome") != "ok":
         return f"the deployment history could not be read: {(point.get('error') or {}).get('message')}"
+    if point is not None and point.get("deploymentName"):
+        problems = rollback_refusal(job, point)
+        return (f"no trustworthy point to return to: {point['deploymentName']}'s parameters do not pass "
+                f"validation ({'; '.join(problems)}); nothing was re-deployed")
+    if point is not None and point.get("untrusted"):
+        return ("no trustworthy point to return to: every earlier deployment of this gateway either was not "
+                "made from the committed gateway template or is not this app's; nothing was re-deployed")
     return "no earlier successful breakerpanel deployment of this gateway to return to"
 
 
@@ -373,14 +492,14 @@ def _verify(
         ]}
     if previous is not None:
         try:
-            request = read_request(_previous_request(job, previous))
+            request = read_request(_previous_request(job, previous), job["policy"])
         except ValueError as exc:
             return {"read": True, "against": "rollback point", "differences": [
                 {"backend": "*", "field": "", "kind": "unverifiable", "expected": None, "actual": None,
                  "problem": f"the rollback point's parameters are not a valid request: {exc}"}
             ]}
     else:
-        request = read_request(job["request"])
+        request = read_request(job["request"], job["policy"])
     differences = [d.to_dict() for d in diff_backends(request, read.get("backends") or [])]
     return {"read": True, "backends": len(read.get("backends") or []), "differences": differences}
 

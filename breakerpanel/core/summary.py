@@ -140,8 +140,15 @@ def _approval_lines(approval: object, indent: str) -> list[str]:
         return []
     by = f" by {_s(approval.get('by'))}" if approval.get("by") else ""
     state = _s(approval.get("outcome") or approval.get("status") or "?")
+    wave = f" (wave {_s(approval.get('wave'))})" if approval.get("wave") is not None else ""
     reason = f" — {_s(approval.get('reason'))}" if approval.get("reason") else ""
-    return [f"{indent}approval: {state}{by}{reason}"]
+    lines = [f"{indent}approval{wave}: {state}{by}{reason}"]
+    four_eyes = str(approval.get("fourEyes") or "")
+    if four_eyes.startswith("relaxed"):
+        lines.append(f"{indent}  four eyes relaxed: the rollout's starter approved it ({_s(four_eyes)})")
+    for ignored in _list(approval.get("ignored")):
+        lines.append(f"{indent}  answer ignored: {_s(ignored.get('why'))}")
+    return lines
 
 
 def render_target(result: Mapping[str, object]) -> list[str]:
@@ -186,12 +193,18 @@ def _what_if_lines(what_if: object) -> list[str]:
 def _rollback_lines(rollback: object) -> list[str]:
     if not isinstance(rollback, Mapping):
         return []
+    untrusted = [f"    not a rollback point: {_s(u.get('deploymentName'))} — {_s(u.get('reason'))}"
+                 for u in _list(rollback.get("untrusted"))]
     if rollback.get("ran") is False:
-        return [f"  rollback: not run — {_s(rollback.get('reason') or 'no reason given')}"]
+        return [f"  rollback: not run — {_s(rollback.get('reason') or 'no reason given')}", *untrusted]
     name = _s(rollback.get("deploymentName") or "?")
     state = _s(rollback.get("state") or rollback.get("provisioningState") or "?")
-    source = f" (re-deploys {_s(rollback['from'])})" if rollback.get("from") else ""
+    source = (f" (the committed gateway template with {_s(rollback['from'])}'s re-validated parameters)"
+              if rollback.get("from") else "")
     lines = [f"  rollback: deployment {name}{source} — {state}"]
+    what_if = rollback.get("whatIf")
+    if isinstance(what_if, Mapping):
+        lines += [f"  {line}" for line in _what_if_lines(what_if)]
     restored = rollback.get("restored")
     if isinstance(restored, list) and restored:
         lines.append(f"    restored: {', '.join(_s(r) for r in restored)}")
@@ -203,7 +216,7 @@ def _rollback_lines(rollback: object) -> list[str]:
             lines += [f"      {_s(d.get('backend'))} {_s(d.get('field'))}: {_s(d.get('problem'))}" for d in differences]
         else:
             lines.append("    verify: APIM matches the rollback point")
-    return [*lines, *_diagnosis_lines(_list(rollback.get("diagnoses")), "    ")]
+    return [*lines, *untrusted, *_diagnosis_lines(_list(rollback.get("diagnoses")), "    ")]
 
 
 def _diagnosis_lines(diagnoses: list[Mapping[str, object]], indent: str) -> list[str]:

@@ -33,6 +33,14 @@ param logsEndpoint string = 'https://api.loganalytics.io'
 @description('Optional. How often the watchdog runs (BREAKERPANEL_WATCH_SCHEDULE): a six-field NCRONTAB expression.')
 param watchSchedule string = '0 */5 * * * *'
 
+@description('Required. Application (client) id of the Microsoft Entra app registration (app roles Rollout.Deploy and Rollout.Approve) that App Service Authentication admits callers for. See infra/README.md, "App registration".')
+@minLength(36)
+@maxLength(36)
+param authClientId string
+
+@description('Optional. Host names or .domain suffixes backend URLs may point at (BREAKERPANEL_BACKEND_HOSTS); empty: the Azure OpenAI / AI Services domains. Add custom domains and private endpoint names here.')
+param backendHosts array = []
+
 @description('Optional. customEvents name the watchdog writes when a breaker opens.')
 param breakerOpenedEventName string = 'BreakerOpened'
 
@@ -115,6 +123,7 @@ module functionApp 'modules/functionapp.bicep' = {
     storageBlobEndpoint: storage.outputs.blobEndpoint
     deploymentContainerName: deploymentContainerName
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    authClientId: authClientId
     breakerpanelSettings: {
       BREAKERPANEL_ARM_ENDPOINT: armEndpoint
       BREAKERPANEL_LOGS_ENDPOINT: logsEndpoint
@@ -139,6 +148,11 @@ module functionApp 'modules/functionapp.bicep' = {
       BREAKERPANEL_STORE: 'table'
       BREAKERPANEL_STORE_TABLE: 'breakerpanel'
       BREAKERPANEL_STORE_RETRY_TOTAL: '2'
+      // Callers are who App Service Authentication vouches for (authsettingsV2 in functionapp.bicep); four
+      // eyes on; backend URLs only to the listed hosts (empty: the Azure OpenAI / AI Services domains).
+      BREAKERPANEL_AUTH: 'easyAuth'
+      BREAKERPANEL_ALLOW_SELF_APPROVAL: 'false'
+      BREAKERPANEL_BACKEND_HOSTS: join(backendHosts, ',')
     }
     tags: union(tags, {
       'azd-service-name': 'api'

@@ -33,6 +33,15 @@ def test_the_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert (tmp_path / "twin" / "ca.pem").is_file()
 
 
+CLI_TARGETS = json.dumps([{"subscriptionId": SUB, "resourceGroup": "rg-cli", "apimName": "apim-cli"}])
+
+
+@pytest.fixture
+def twin_env(twin_server: Any) -> dict[str, str]:
+    """The twin's settings and an allowlist naming the CLI's target: the CLI touches nothing else."""
+    return {**twin_server.environment(), "BREAKERPANEL_TARGETS": CLI_TARGETS}
+
+
 @pytest.fixture
 def request_file(tmp_path: Path, twin: Any) -> Path:
     twin.apim.create_service(SUB, "rg-cli", "apim-cli")
@@ -99,3 +108,13 @@ def test_deploy_names_a_wrong_setting(request_file: Path, tmp_path: Path) -> Non
 
     assert result.returncode == 2
     assert "BREAKERPANEL_CREDENTIAL" in result.stderr
+
+
+def test_deploy_without_an_allowlist_touches_nothing(
+    request_file: Path, twin_env: dict[str, str], tmp_path: Path, twin: Any
+) -> None:
+    result = _run(["deploy", "--request", str(request_file)], {**twin_env, "BREAKERPANEL_TARGETS": ""}, tmp_path)
+
+    assert result.returncode == 2
+    assert "targets[0]" in result.stderr and "allowlist" in result.stderr
+    assert twin.captured() == []

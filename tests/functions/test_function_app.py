@@ -42,7 +42,7 @@ EXPECTED_TRIGGERS = {
     "arm_deployment_state": "activityTrigger",
     "arm_failed_operations": "activityTrigger",
     "arm_rollback_point": "activityTrigger",
-    "arm_start_rollback": "activityTrigger",
+    "rollout_policy": "activityTrigger",
     "apim_read_backends": "activityTrigger",
     "watchdog_timer": "timerTrigger",
     "watchdog_orchestrator": "orchestrationTrigger",

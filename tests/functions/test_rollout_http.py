@@ -64,11 +64,31 @@ def rollout_request(*targets: dict[str, Any], approval: str = "none") -> dict[st
     }
 
 
-def principal(name: str, *roles: str) -> str:
-    """The X-MS-CLIENT-PRINCIPAL header Easy Auth writes for a signed-in Entra ID user."""
-    claims = [{"typ": "roles", "val": role} for role in roles] + [{"typ": "name", "val": name}]
+OIDS = {"ada": "11111111-1111-1111-1111-111111111111", "grace": "22222222-2222-2222-2222-222222222222",
+        "eve": "33333333-3333-3333-3333-333333333333"}
+
+
+def principal(name: str, *roles: str, oid: str | None = None) -> str:
+    """The X-MS-CLIENT-PRINCIPAL header Easy Auth writes for a signed-in Entra ID user (claims as Entra
+    sends them through Easy Auth: long-form object id and UPN types, name, roles)."""
+    short = name.split("@")[0]
+    upn = name if "@" in name else f"{name}@contoso.com"
+    claims = [{"typ": "roles", "val": role} for role in roles] + [
+        {"typ": "name", "val": short.title()},
+        {"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier",
+         "val": oid if oid is not None else OIDS.get(short, "44444444-4444-4444-4444-444444444444")},
+        {"typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "val": upn},
+    ]
     payload = {"auth_typ": "aad", "claims": claims, "name_typ": "name", "role_typ": "roles"}
     return base64.b64encode(json.dumps(payload).encode()).decode()
+
+
+def signed_in(name: str, *roles: str, **kw: Any) -> dict[str, str]:
+    return {"x-ms-client-principal": principal(name, *roles, **kw)}
+
+
+ADA = signed_in("ada", "Rollout.Deploy")  # starts rollouts
+GRACE = signed_in("grace", "Rollout.Approve")  # approves them
 
 
 # ------------------------------------------------------------------------------------------- plumbing
@@ -115,10 +135,12 @@ class Api:
         route_params: dict[str, str] | None = None,
     ) -> Response:
         data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        if headers is None:
+            headers = ADA if name in ("start_rollout", "get_rollout") else GRACE
         request = func.HttpRequest(
             method,
             f"{BASE}{path}?code=function-key",
-            headers={"content-type": "application/json", **(headers or {})},
+            headers={"content-type": "application/json", **headers},
             params={"code": "function-key"},
             route_params=route_params or {},
             body=data,
@@ -144,6 +166,12 @@ class Api:
             **kw,
         )
 
+    def answer(self, action: str, instance_id: str, *, comment: str = "", **kw: Any) -> Response:
+        """Approve or reject what the rollout waits on now: its wave and what-if digest, as GET shows them."""
+        gate = self.get(instance_id).json["approval"]
+        body = {"wave": gate["wave"], "whatIfDigest": gate["whatIfDigest"], "comment": comment}
+        return self.act(action, instance_id, body=body, **kw)
+
     def drive(self, horizon: timedelta | None = HORIZON) -> None:
         with self.hub.lock:
             self.host.run_until_idle(timer_horizon=horizon)
@@ -162,10 +190,13 @@ class Response:
 
 @pytest.fixture
 def env(twin: Any, twin_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name in ("BREAKERPANEL_DEPLOYER_ROLE", "BREAKERPANEL_APPROVER_ROLE", "BREAKERPANEL_APPROVAL_TIMEOUT"):
+    for name in ("BREAKERPANEL_DEPLOYER_ROLE", "BREAKERPANEL_APPROVER_ROLE", "BREAKERPANEL_APPROVAL_TIMEOUT",
+                 "BREAKERPANEL_AUTH", "BREAKERPANEL_ALLOW_SELF_APPROVAL", "BREAKERPANEL_BACKEND_HOSTS"):
         monkeypatch.delenv(name, raising=False)
     for name, value in twin_env.items():
         monkeypatch.setenv(name, value)
+    # As App Service injects it when authentication is on (infra/app turns it on).
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
     allowed = [{"subscriptionId": SUB, "resourceGroup": GROUP, "apimName": apim} for apim in APIMS]
     monkeypatch.setenv("BREAKERPANEL_TARGETS", json.dumps(allowed))
     for apim in APIMS:
@@ -202,10 +233,15 @@ def test_a_valid_request_is_accepted_runs_and_reads_back_as_succeeded(api: Api, 
     assert body["rolloutId"]
     assert isinstance(body["warnings"], list)
     links = body["links"]
-    assert {"statusQueryGetUri", "sendEventPostUri", "terminatePostUri", "purgeHistoryDeleteUri"} <= set(links)
-    # The management links point at the app the caller reached, for this instance.
-    assert links["statusQueryGetUri"].startswith(f"{BASE}/runtime/webhooks/durabletask/instances/{instance_id}")
-    assert accepted.headers["Location"] == links["statusQueryGetUri"]
+    # Only the app's own routes, on the origin the caller reached: never the Durable management URLs.
+    assert links == {
+        "status": f"{BASE}/api/rollouts/{instance_id}",
+        "approve": f"{BASE}/api/rollouts/{instance_id}/approve",
+        "reject": f"{BASE}/api/rollouts/{instance_id}/reject",
+        "terminate": f"{BASE}/api/rollouts/{instance_id}/terminate",
+    }
+    assert accepted.headers["Location"] == links["status"]
+    assert "webhooks" not in accepted.text and "code=" not in accepted.text
     assert api.host.status(instance_id)["name"] == "rollout_orchestrator"
 
     api.drive()
@@ -315,7 +351,8 @@ def test_a_second_rollout_for_a_busy_target_gets_409_until_the_first_finishes(ap
     error = busy.json["error"]
     assert error["code"] == "RolloutInProgress"
     assert error["instanceId"] == instance_id
-    assert error["statusQueryGetUri"] == first.json["links"]["statusQueryGetUri"]
+    assert error["statusUri"] == first.json["links"]["status"]
+    assert "webhooks" not in busy.text and "code=" not in busy.text
     assert "apim-one" in error["message"]
     assert [s["instanceId"] for s in api.host.statuses()] == [instance_id]
 
@@ -359,7 +396,7 @@ def test_approval_required_waits_for_approve_then_deploys(api: Api, twin: Any) -
     assert waiting["phase"] == "awaitingApproval"
     assert deployment_puts(twin) == []
 
-    approved = api.act("approve", instance_id, body={"comment": "ship it"})
+    approved = api.answer("approve", instance_id, comment="ship it")
 
     assert approved.status == 202, approved
     assert approved.json["approved"] is True
@@ -374,7 +411,7 @@ def test_reject_ends_the_rollout_with_nothing_deployed(api: Api, twin: Any) -> N
     instance_id = api.start(rollout_request(approval="required")).json["instanceId"]
     api.drive()
 
-    rejected = api.act("reject", instance_id, body={"comment": "not during the launch"})
+    rejected = api.answer("reject", instance_id, comment="not during the launch")
 
     assert rejected.status == 202, rejected
     api.drive()
@@ -390,12 +427,12 @@ def test_approve_when_nothing_waits_is_409_and_an_unknown_id_is_404(api: Api) ->
     instance_id = api.start(rollout_request()).json["instanceId"]
     api.drive()
 
-    late = api.act("approve", instance_id)
+    late = api.act("approve", instance_id, body={"wave": 1, "whatIfDigest": "sha256:" + "0" * 64})
     assert late.status == 409, late
     assert late.json["error"]["code"] == "NotAwaitingApproval"
 
     for action in ("approve", "reject", "terminate"):
-        unknown = api.act(action, "rollout-nobody-here")
+        unknown = api.act(action, "rollout-nobody-here", body={"wave": 1, "whatIfDigest": "sha256:" + "0" * 64})
         assert unknown.status == 404, (action, unknown)
         assert "rollout-nobody-here" in unknown.json["error"]["message"]
     assert api.get("rollout-nobody-here").status == 404
@@ -407,30 +444,84 @@ def test_a_sub_orchestration_id_is_not_a_rollout(api: Api) -> None:
     children = [s["instanceId"] for s in api.host.statuses() if s["instanceId"] != instance_id]
     assert children
 
-    assert api.get(children[0]).status == 404
+    # Not even handed to the Durable client: a sub-orchestration's id is not a rollout id.
+    assert api.get(children[0]).status in (400, 404)
 
 
 # ------------------------------------------------------------------------------------------- auth
 
 
-def test_easy_auth_deployer_starts_and_is_recorded(api: Api) -> None:
-    accepted = api.start(
-        rollout_request(), headers={"x-ms-client-principal": principal("ada@example.com", "Rollout.Deploy")}
-    )
+def test_easy_auth_deployer_starts_and_is_recorded_by_object_id_and_upn(api: Api) -> None:
+    accepted = api.start(rollout_request(), headers=ADA)
 
     assert accepted.status == 202, accepted
-    assert started_input(api, accepted.json["instanceId"])["startedBy"] == "ada@example.com"
+    started_by = started_input(api, accepted.json["instanceId"])["startedBy"]
+    assert started_by == {"objectId": OIDS["ada"], "upn": "ada@contoso.com", "name": "Ada", "via": "easyAuth"}
+    assert accepted.json["startedBy"] == started_by
 
 
-def test_without_easy_auth_the_function_key_alone_admits(api: Api) -> None:
-    accepted = api.start(rollout_request())
+def test_a_body_never_names_who_asks(api: Api) -> None:
+    body = rollout_request()
+    body["startedBy"] = "grace"
+    refused = api.start(body, headers=ADA)
+    assert refused.status == 400 and refused.json["error"]["problems"][0]["field"] == "startedBy"
+
+    instance_id = api.start(rollout_request(approval="required"), headers=ADA).json["instanceId"]
+    api.drive()
+    gate = api.get(instance_id).json["approval"]
+    forged = api.act("approve", instance_id, body={"wave": gate["wave"], "whatIfDigest": gate["whatIfDigest"],
+                                                   "by": "someone else"})
+    assert forged.status == 400, forged
+    assert api.get(instance_id).json["phase"] == "awaitingApproval"
+
+
+def test_with_easy_auth_on_a_call_without_a_principal_is_401(api: Api, twin: Any) -> None:
+    refused = api.start(rollout_request(), headers={})
+
+    assert refused.status == 401, refused
+    assert "Entra" in refused.json["error"]["message"]
+    assert api.host.statuses() == []
+    assert twin.captured() == []
+
+
+def test_a_principal_without_an_object_id_is_401(api: Api) -> None:
+    refused = api.start(rollout_request(), headers=signed_in("ada", "Rollout.Deploy", oid=""))
+
+    assert refused.status == 401, refused
+    assert "object id" in refused.json["error"]["message"]
+
+
+def test_a_forged_principal_is_never_trusted_while_the_platform_says_easy_auth_is_off(
+    api: Api, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WEBSITE_AUTH_ENABLED")
+
+    for headers in (ADA, {}):
+        refused = api.start(rollout_request(), headers=headers)
+        assert refused.status == 500, refused
+        assert refused.json["error"]["code"] == "Misconfigured"
+        assert refused.json["error"]["setting"] == "BREAKERPANEL_AUTH"
+        assert "WEBSITE_AUTH_ENABLED" in refused.json["error"]["message"]
+    assert api.host.statuses() == []
+    assert twin.captured() == []
+
+
+def test_function_key_mode_is_explicit_and_ignores_principal_headers(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WEBSITE_AUTH_ENABLED")
+    monkeypatch.setenv("BREAKERPANEL_AUTH", "functionKey")
+
+    # A caller without any role, forging a principal, is simply the anonymous operator "function key".
+    accepted = api.start(rollout_request(), headers=signed_in("eve"))
 
     assert accepted.status == 202, accepted
-    assert started_input(api, accepted.json["instanceId"])["startedBy"] == "function key"
+    started_by = started_input(api, accepted.json["instanceId"])["startedBy"]
+    assert started_by == {"objectId": "", "upn": "", "name": "function key", "via": "functionKey"}
 
 
 def test_easy_auth_caller_without_the_role_gets_403_naming_it(api: Api, twin: Any) -> None:
-    refused = api.start(rollout_request(), headers={"x-ms-client-principal": principal("eve@example.com")})
+    refused = api.start(rollout_request(), headers=signed_in("eve"))
 
     assert refused.status == 403, refused
     assert "Rollout.Deploy" in refused.json["error"]["message"]
@@ -459,40 +550,139 @@ def test_approving_needs_the_approver_role(api: Api) -> None:
     instance_id = api.start(rollout_request(approval="required")).json["instanceId"]
     api.drive()
 
-    deployer = api.act(
-        "approve", instance_id, headers={"x-ms-client-principal": principal("ada@example.com", "Rollout.Deploy")}
-    )
+    deployer = api.answer("approve", instance_id, headers=signed_in("eve", "Rollout.Deploy"))
     assert deployer.status == 403, deployer
     assert "Rollout.Approve" in deployer.json["error"]["message"]
     assert api.get(instance_id).json["phase"] == "awaitingApproval"
 
-    approver = api.act(
-        "approve", instance_id, headers={"x-ms-client-principal": principal("grace@example.com", "Rollout.Approve")}
-    )
+    approver = api.answer("approve", instance_id, headers=GRACE)
     assert approver.status == 202, approver
-    assert approver.json["by"] == "grace@example.com"
+    assert approver.json["by"]["objectId"] == OIDS["grace"]
     api.drive()
     done = api.get(instance_id).json
     assert done["status"] == "succeeded"
-    assert done["approval"]["by"] == "grace@example.com"
+    assert done["approval"]["byIdentity"]["upn"] == "grace@contoso.com"
+    assert done["approval"]["fourEyes"] == "kept"
 
 
 def test_role_names_come_from_the_settings(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BREAKERPANEL_DEPLOYER_ROLE", "Gateway.Rollout")
-    as_default = api.start(rollout_request(), headers={"x-ms-client-principal": principal("ada", "Rollout.Deploy")})
+    as_default = api.start(rollout_request(), headers=signed_in("ada", "Rollout.Deploy"))
     assert as_default.status == 403
     assert "Gateway.Rollout" in as_default.json["error"]["message"]
 
-    configured = api.start(rollout_request(), headers={"x-ms-client-principal": principal("ada", "Gateway.Rollout")})
+    configured = api.start(rollout_request(), headers=signed_in("ada", "Gateway.Rollout"))
     assert configured.status == 202, configured
 
 
 def test_reading_a_rollout_needs_the_deployer_role(api: Api) -> None:
     instance_id = api.start(rollout_request()).json["instanceId"]
 
-    assert api.get(instance_id, headers={"x-ms-client-principal": principal("eve")}).status == 403
-    readable = api.get(instance_id, headers={"x-ms-client-principal": principal("ada", "Rollout.Deploy")})
+    assert api.get(instance_id, headers=signed_in("eve")).status == 403
+    readable = api.get(instance_id, headers=ADA)
     assert readable.status == 200, readable
+
+
+# ------------------------------------------------------------------------------------------- four eyes
+
+
+def test_the_starter_cannot_approve_their_own_rollout(api: Api, twin: Any) -> None:
+    both_roles = signed_in("ada", "Rollout.Deploy", "Rollout.Approve")
+    instance_id = api.start(rollout_request(approval="required"), headers=both_roles).json["instanceId"]
+    api.drive()
+
+    own = api.answer("approve", instance_id, headers=both_roles)
+
+    assert own.status == 403, own
+    assert own.json["error"]["code"] == "FourEyes"
+    api.drive()
+    assert api.get(instance_id).json["phase"] == "awaitingApproval"
+    assert deployment_puts(twin) == []
+    # Rejecting needs no second person.
+    assert api.answer("reject", instance_id, headers=both_roles).status == 202
+
+
+def test_in_function_key_mode_nobody_can_be_told_apart_so_approval_needs_the_lab_setting(
+    api: Api, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BREAKERPANEL_AUTH", "functionKey")
+    instance_id = api.start(rollout_request(approval="required")).json["instanceId"]
+    api.drive()
+
+    assert api.answer("approve", instance_id).status == 403
+    assert api.act("terminate", instance_id).status == 202
+
+    monkeypatch.setenv("BREAKERPANEL_ALLOW_SELF_APPROVAL", "true")
+    instance_id = api.start(rollout_request(approval="required")).json["instanceId"]
+    api.drive()
+    assert api.answer("approve", instance_id).status == 202
+    api.drive()
+    done = api.get(instance_id).json
+    assert done["status"] == "succeeded"
+    assert done["approval"]["fourEyes"].startswith("relaxed")
+    assert any("four eyes relaxed" in line for line in done["summary"])
+
+
+# ------------------------------------------------------------------------------------------- one answer, one question
+
+
+def test_an_answer_must_name_the_wave_and_what_if_it_approves(api: Api) -> None:
+    instance_id = api.start(rollout_request(approval="required")).json["instanceId"]
+    api.drive()
+    gate = api.get(instance_id).json["approval"]
+    assert gate["wave"] == 1 and gate["whatIfDigest"].startswith("sha256:") and gate["whatIf"]
+
+    for body, field in (({}, "wave"), ({"wave": 1}, "whatIfDigest"), ({"whatIfDigest": gate["whatIfDigest"]}, "wave")):
+        bare = api.act("approve", instance_id, body=body)
+        assert bare.status == 400, bare
+        assert field in {p["field"] for p in bare.json["error"]["problems"]}
+
+    wrong_wave = api.act("approve", instance_id, body={"wave": 2, "whatIfDigest": gate["whatIfDigest"]})
+    assert wrong_wave.status == 409, wrong_wave
+    wrong_digest = api.act("approve", instance_id, body={"wave": 1, "whatIfDigest": "sha256:" + "f" * 64})
+    assert wrong_digest.status == 409, wrong_digest
+    assert wrong_digest.json["error"]["code"] == "ApprovalMismatch"
+    api.drive()
+    assert api.get(instance_id).json["phase"] == "awaitingApproval"
+
+
+def test_a_double_click_answers_one_wave_and_a_stale_answer_is_409(api: Api, twin: Any) -> None:
+    instance_id = api.start(
+        rollout_request(target("apim-one", wave=1), target("apim-two", wave=2), approval="required")
+    ).json["instanceId"]
+    api.drive()
+    first = api.get(instance_id).json["approval"]
+    answer = {"wave": first["wave"], "whatIfDigest": first["whatIfDigest"]}
+
+    assert api.act("approve", instance_id, body=answer).status == 202
+    assert api.act("approve", instance_id, body=answer).status == 202  # before the rollout read the first
+    api.drive()
+
+    waiting = api.get(instance_id).json
+    assert waiting["phase"] == "awaitingApproval" and waiting["approval"]["wave"] == 2
+    assert len(deployment_puts(twin)) == 1
+    stale = api.act("approve", instance_id, body=answer)
+    assert stale.status == 409, stale
+    assert "wave 2" in stale.json["error"]["message"]
+
+    assert api.answer("approve", instance_id).status == 202
+    api.drive()
+    assert api.get(instance_id).json["status"] == "succeeded"
+    assert len(deployment_puts(twin)) == 2
+
+
+# ------------------------------------------------------------------------------------------- route parameters
+
+
+@pytest.mark.parametrize("instance_id", ["../../runtime/webhooks/durabletask/instances", "rollout-a/../b",
+                                         "rollout-a?x=1", "rollout-a%2f", "x" * 101, "rollout-A", ""])
+def test_a_route_id_that_is_not_a_rollout_id_is_400_before_the_durable_client(
+    api: Api, instance_id: str
+) -> None:
+    for response in (api.get(instance_id), api.act("terminate", instance_id),
+                     api.act("approve", instance_id, body={"wave": 1, "whatIfDigest": "sha256:" + "0" * 64})):
+        assert response.status == 400, response
+        assert response.json["error"]["field"] == "instance_id"
 
 
 # ------------------------------------------------------------------------------------------- terminate
@@ -502,11 +692,10 @@ def test_terminate_stops_a_running_rollout_and_refuses_a_finished_one(api: Api, 
     instance_id = api.start(rollout_request(approval="required")).json["instanceId"]
     api.drive()
 
-    approver = {"x-ms-client-principal": principal("grace", "Rollout.Approve")}
-    stopped = api.act("terminate", instance_id, headers=approver)
+    stopped = api.act("terminate", instance_id, headers=GRACE)
 
     assert stopped.status == 202, stopped
-    assert stopped.json["terminatedBy"] == "grace"
+    assert stopped.json["terminatedBy"]["objectId"] == OIDS["grace"]
     read = api.get(instance_id).json
     assert read["runtimeStatus"] == "Terminated"
     assert any("terminated" in line.lower() for line in read["summary"])
@@ -523,7 +712,7 @@ def test_terminate_stops_a_running_rollout_and_refuses_a_finished_one(api: Api, 
 def test_terminate_needs_the_approver_role(api: Api) -> None:
     instance_id = api.start(rollout_request()).json["instanceId"]
 
-    refused = api.act("terminate", instance_id, headers={"x-ms-client-principal": principal("ada", "Rollout.Deploy")})
+    refused = api.act("terminate", instance_id, headers=ADA)
 
     assert refused.status == 403, refused
     assert api.host.status(instance_id)["runtimeStatus"] != "Terminated"
@@ -571,7 +760,9 @@ def test_a_broken_setting_fails_every_route_with_500(api: Api, monkeypatch: pyte
     instance_id = api.start(rollout_request()).json["instanceId"]
     monkeypatch.setenv("BREAKERPANEL_ARM_ENDPOINT", "https://arm.example/?sig=s3cr3t")
 
-    for response in (api.get(instance_id), api.act("approve", instance_id), api.act("terminate", instance_id)):
+    answer = {"wave": 1, "whatIfDigest": "sha256:" + "0" * 64}
+    for response in (api.get(instance_id), api.act("approve", instance_id, body=answer),
+                     api.act("terminate", instance_id)):
         assert response.status == 500, response
         assert "BREAKERPANEL_ARM_ENDPOINT" in response.json["error"]["message"]
         assert "s3cr3t" not in response.text

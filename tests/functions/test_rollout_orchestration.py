@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 import function_app
-from breakerpanel.core.gate import APPROVAL_EVENT
 from breakerpanel.core.model import Target
 from breakerpanel.core.request import check_rollout_request
 from breakerpanel.core.rollout_api import instance_id_for, orchestration_input
@@ -24,6 +23,10 @@ from breakerpanel.localrun import LocalDurableHost, Step
 from breakerpanel.settings import load_settings
 
 SUB = "00000000-0000-0000-0000-0000000000aa"
+STARTER = {"objectId": "11111111-1111-1111-1111-111111111111", "upn": "ada@contoso.com", "name": "Ada",
+           "via": "easyAuth"}
+APPROVER = {"objectId": "22222222-2222-2222-2222-222222222222", "upn": "grace@contoso.com", "name": "Grace",
+            "via": "easyAuth"}
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 BREAKER = {
     "name": "openai-breaker",
@@ -72,8 +75,16 @@ class Rollouts:
         settings = load_settings()
         timeouts = type("Timeouts", (), {"approval_timeout_seconds": approval_timeout,
                                          "deploy_timeout_seconds": settings.deploy_timeout_seconds})()
-        spec = orchestration_input(f"r{self._count}", check.request, [], timeouts, "tests", self.host.now)
+        spec = orchestration_input(f"r{self._count}", check.request, [], timeouts, STARTER, self.host.now)
         return self.host.start("rollout_orchestrator", spec, instance_id=instance_id_for(check.request))
+
+    def answer(self, instance_id: str, approved: bool, by: dict[str, str] | None = None, **override: Any) -> None:
+        """Answer the gate the rollout waits on now, as the HTTP API would: its wave, its what-if digest."""
+        gate = self.host.status(instance_id)["customStatus"]["approval"]
+        event = override.pop("event", gate["event"])
+        payload = {"approved": approved, "wave": gate["wave"], "whatIfDigest": gate["whatIfDigest"],
+                   "by": by or APPROVER, "comment": "", **override}
+        self.host.raise_event(instance_id, event, payload)
 
     def run(self, instance_id: str, horizon: timedelta | None = None) -> dict[str, Any]:
         status = self.host.run_until_idle(instance_id, timer_horizon=horizon)
@@ -94,6 +105,12 @@ class Rollouts:
 def rollouts(twin: Any, twin_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Rollouts]:
     for name, value in twin_env.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("BREAKERPANEL_ALLOW_SELF_APPROVAL", raising=False)
+    monkeypatch.delenv("BREAKERPANEL_BACKEND_HOSTS", raising=False)
+    names = ("apim-one", "apim-two", "apim-three", "apim-consumption")
+    monkeypatch.setenv("BREAKERPANEL_TARGETS", json.dumps(
+        [{"subscriptionId": SUB, "resourceGroup": "rg-gw", "apimName": a} for a in names]
+    ))
     for apim in ("apim-one", "apim-two", "apim-three"):
         twin.apim.create_service(SUB, "rg-gw", apim)
     yield Rollouts()
@@ -150,7 +167,7 @@ def test_custom_status_shows_progress_at_every_phase(rollouts: Rollouts) -> None
     instance_id = rollouts.start(request())
     rollouts.run(instance_id)
 
-    statuses = [s.custom_status for s in rollouts.steps if s.instance_id == instance_id]
+    statuses = [s.custom_status for s in rollouts.steps if s.instance_id == instance_id and s.custom_status]
     deploying = next(s for s in statuses if s["phase"] == "deploying")
     entry = next(iter(deploying["targets"].values()))
     assert entry["phase"] == "deploying"
@@ -167,19 +184,21 @@ def test_approval_required_waits_then_proceeds_when_approved(rollouts: Rollouts,
     assert status["customStatus"]["phase"] == "awaitingApproval"
     assert deployment_puts(twin) == []
 
-    rollouts.host.raise_event(instance_id, APPROVAL_EVENT, {"approved": True, "by": "ada", "comment": "ship it"})
+    rollouts.answer(instance_id, True, comment="ship it")
     status = rollouts.run(instance_id)
 
     assert status["output"]["status"] == "succeeded"
     assert status["output"]["approval"]["outcome"] == "approved"
-    assert status["output"]["approval"]["by"] == "ada"
+    assert status["output"]["approval"]["byIdentity"]["objectId"] == APPROVER["objectId"]
+    assert "grace@contoso.com" in status["output"]["approval"]["by"]
+    assert status["output"]["approval"]["fourEyes"] == "kept"
     assert len(deployment_puts(twin)) == 1
 
 
 def test_rejected_approval_deploys_nothing(rollouts: Rollouts, twin: Any) -> None:
     instance_id = rollouts.start(request(approval="required"))
     rollouts.run(instance_id, horizon=timedelta(minutes=30))
-    rollouts.host.raise_event(instance_id, APPROVAL_EVENT, {"approved": False, "by": "bob", "comment": "not today"})
+    rollouts.answer(instance_id, False, comment="not today")
     status = rollouts.run(instance_id)
 
     assert status["output"]["status"] == "rejected"
@@ -215,7 +234,7 @@ def test_on_destructive_gates_a_change_that_drops_a_pool_member(rollouts: Rollou
     assert waiting["whatIf"]["Modify"] >= 1
     assert "lose properties" in status["customStatus"]["approval"]["reason"]
 
-    rollouts.host.raise_event(second, APPROVAL_EVENT, {"approved": True, "by": "ada"})
+    rollouts.answer(second, True)
     status = rollouts.run(second)
     assert status["output"]["status"] == "succeeded"
     members = [s["id"].rsplit("/", 1)[-1] for s in backends_in(twin, "apim-one")["aoai-pool"]["pool"]["services"]]
@@ -378,3 +397,197 @@ def test_without_an_earlier_good_deployment_nothing_is_rolled_back(rollouts: Rol
         "reason": "no earlier successful breakerpanel deployment of this gateway to return to",
     }
     assert [p["route"] for p in deployment_puts(twin)] == ["arm.deployments.put"]
+
+
+# ------------------------------------------------------------------------- issue 8: the orchestration's own checks
+
+
+def _direct_start(rollouts: Rollouts, body: dict[str, Any], name: str = "rollout_orchestrator") -> str:
+    """An orchestration started the way a holder of the task hub's system key could: any input, no HTTP API."""
+    spec = {"rolloutId": "r-direct", "request": body, "startedBy": STARTER, "options": {}}
+    return rollouts.host.start(name, spec, instance_id="rollout-direct")
+
+
+def test_a_directly_started_rollout_outside_the_allowlist_is_refused_before_any_call(
+    rollouts: Rollouts, twin: Any
+) -> None:
+    body = request(target("apim-elsewhere", group="rg-not-allowed"))
+    status = rollouts.run(_direct_start(rollouts, body))
+
+    assert status["output"]["status"] == "refused"
+    assert "allowlist" in status["output"]["halted"]["reason"]
+    assert twin.captured() == []
+
+
+def test_a_directly_started_rollout_with_a_request_the_validator_refuses_is_refused(
+    rollouts: Rollouts, twin: Any
+) -> None:
+    body = request(backends=[{**BACKENDS[0], "url": "https://127\u30020\u30020\u30021/openai"}, *BACKENDS[1:]])
+    status = rollouts.run(_direct_start(rollouts, body))
+
+    assert status["output"]["status"] == "refused"
+    assert any(p["field"] == "backends[0].url" for p in status["output"]["problems"])
+    assert twin.captured() == []
+
+
+def test_a_sub_orchestration_started_directly_cannot_reach_azure_for_an_unlisted_target(
+    rollouts: Rollouts, twin: Any
+) -> None:
+    from breakerpanel.core.gateway_parameters import gateway_parameters
+    from breakerpanel.core.model import BackendSpec, BreakerRule, RolloutRequest, StatusCodeRange
+
+    outsider = Target(SUB, "rg-not-allowed", "apim-outsider")
+    planted = RolloutRequest((outsider,), (BackendSpec("evil", "https://attacker.example/openai", 1, 100),),
+                             BreakerRule("r", 3, None, "PT1M", (StatusCodeRange(500, 599),), (), "PT1M", False),
+                             "pool")
+    call = {"target": outsider.to_dict(), "deploymentName": "bp-x-apim-outsider-00000000",
+            "parameters": gateway_parameters(planted, outsider)}
+    job = {"key": "k", "call": call, "attempts": 1, "rollback": False, "deployTimeoutSeconds": 60,
+           "request": planted.to_dict(), "policy": {"outcome": "ok", "targets": []}}
+    instance_id = rollouts.host.start("target_deploy", job, instance_id="direct-target-deploy")
+    status = rollouts.run(instance_id)
+
+    assert status["output"]["status"] == "failed"
+    assert status["output"]["error"]["code"] == "RefusedByBreakerpanel"
+    assert twin.captured("arm.*") == []
+
+    # An allowlisted target with parameters the validator refuses does not reach ARM either.
+    inside = Target(SUB, "rg-gw", "apim-one")
+    job["call"] = {**call, "target": inside.to_dict(), "parameters": {
+        **gateway_parameters(planted, inside), "apimServiceName": {"value": "apim-one"}}}
+    status = rollouts.run(rollouts.host.start("target_deploy", job, instance_id="direct-target-deploy-2"))
+    assert status["output"]["error"]["code"] == "RefusedByBreakerpanel"
+    assert "attacker.example" in status["output"]["error"]["message"]
+    assert twin.captured("arm.*") == []
+
+
+# ------------------------------------------------------------------------- issue 8: one answer, one question
+
+
+def test_a_double_click_never_approves_the_next_wave_unseen(rollouts: Rollouts, twin: Any) -> None:
+    instance_id = rollouts.start(request(target("apim-one", wave=1), target("apim-two", wave=2),
+                                         approval="required"))
+    rollouts.run(instance_id, horizon=timedelta(minutes=30))
+    first_gate = rollouts.host.status(instance_id)["customStatus"]["approval"]
+    assert first_gate["wave"] == 1 and first_gate["whatIfDigest"].startswith("sha256:")
+
+    rollouts.answer(instance_id, True)
+    rollouts.answer(instance_id, True)  # the double click, before the rollout read the first
+    status = rollouts.run(instance_id, horizon=timedelta(minutes=30))
+
+    assert status["customStatus"]["phase"] == "awaitingApproval"
+    second_gate = status["customStatus"]["approval"]
+    assert second_gate["wave"] == 2
+    assert second_gate["whatIfDigest"] != first_gate["whatIfDigest"]
+    assert len(deployment_puts(twin)) == 1  # wave 1 only
+
+    # Wave 1's answer, even sent to wave 2's event, answers another question: ignored, still waiting.
+    rollouts.host.raise_event(instance_id, second_gate["event"], {
+        "approved": True, "wave": 1, "whatIfDigest": first_gate["whatIfDigest"], "by": APPROVER})
+    status = rollouts.run(instance_id, horizon=timedelta(minutes=30))
+    assert status["customStatus"]["phase"] == "awaitingApproval"
+    assert "does not answer this gate" in status["customStatus"]["approval"]["ignored"][-1]["why"]
+    assert len(deployment_puts(twin)) == 1
+
+    rollouts.answer(instance_id, True)
+    status = rollouts.run(instance_id)
+    assert status["output"]["status"] == "succeeded"
+    assert [a["wave"] for a in status["output"]["approvals"]] == [1, 2]
+    assert len(deployment_puts(twin)) == 2
+
+
+def test_the_starter_cannot_approve_their_own_rollout(rollouts: Rollouts, twin: Any) -> None:
+    instance_id = rollouts.start(request(approval="required"))
+    rollouts.run(instance_id, horizon=timedelta(minutes=30))
+
+    rollouts.answer(instance_id, True, by=STARTER)
+    status = rollouts.run(instance_id, horizon=timedelta(minutes=30))
+
+    assert status["customStatus"]["phase"] == "awaitingApproval"
+    assert "four eyes" in status["customStatus"]["approval"]["ignored"][-1]["why"]
+    assert deployment_puts(twin) == []
+    # Without an Entra identity nobody can be told apart from the starter either.
+    rollouts.answer(instance_id, True, by={"objectId": "", "upn": "", "name": "function key", "via": "functionKey"})
+    status = rollouts.run(instance_id, horizon=timedelta(minutes=30))
+    assert status["customStatus"]["phase"] == "awaitingApproval"
+    assert deployment_puts(twin) == []
+    # The starter may still stop it.
+    rollouts.answer(instance_id, False, by=STARTER)
+    assert rollouts.run(instance_id)["output"]["status"] == "rejected"
+
+
+def test_a_lab_setting_relaxes_four_eyes_and_the_result_says_so(
+    rollouts: Rollouts, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BREAKERPANEL_ALLOW_SELF_APPROVAL", "true")
+    instance_id = rollouts.start(request(approval="required"))
+    rollouts.run(instance_id, horizon=timedelta(minutes=30))
+
+    rollouts.answer(instance_id, True, by=STARTER)
+    status = rollouts.run(instance_id)
+
+    assert status["output"]["status"] == "succeeded"
+    assert status["output"]["approval"]["fourEyes"].startswith("relaxed")
+    assert "four eyes relaxed" in "\n".join(render_summary(status["output"]))
+
+
+# ------------------------------------------------------------------------- issue 8: a rollback that cannot be planted
+
+
+def _fail_next_rollout(rollouts: Rollouts, twin: Any) -> dict[str, Any]:
+    from twin.arm_deployments.failures import parse_failure
+
+    changed = request(backends=[*BACKENDS, {"name": "aoai-france", "url": "https://aoai-france.openai.azure.com/openai",
+                                            "priority": 2, "weight": 100}])
+    twin.arm.failures.add(parse_failure({"resource": "*/backends/aoai-france", "status": 500,
+                                         "code": "InternalServerError", "message": "internal error"}))
+    return rollouts.run(rollouts.start(changed))
+
+
+def _plant(twin: Any, name: str, template: dict[str, Any], backends: list[dict[str, Any]]) -> None:
+    """What anyone with deployment rights in the resource group can do: a deployment named like the app's."""
+    body = {"properties": {"mode": "Incremental", "template": template, "parameters": {
+        "apimServiceName": {"value": "apim-one"}, "backends": {"value": backends},
+        "breakerRule": {"value": {**BREAKER, "errorReasons": []}}, "poolName": {"value": "aoai-pool"}}}}
+    deployment, _ = twin.arm.start(SUB, "rg-gw", name, body)
+    twin.arm.settle(deployment)
+    assert deployment.state == "Succeeded"
+
+
+def test_a_planted_template_is_never_a_rollback_point(rollouts: Rollouts, twin: Any) -> None:
+    from activities.deployments import gateway_template
+
+    assert rollouts.run(rollouts.start(request()))["output"]["status"] == "succeeded"
+    foreign = copy.deepcopy(gateway_template())
+    foreign["variables"] = {**foreign.get("variables", {}), "planted": "yes"}
+    _plant(twin, "bp-planted-apim-one-00000000", foreign, BACKENDS)
+
+    status = _fail_next_rollout(rollouts, twin)
+
+    rollback = only_target(status)["result"]["rollback"]
+    assert rollback["ran"] is True and rollback["from"].startswith("bp-r1-")
+    assert [u["deploymentName"] for u in rollback["untrusted"]] == ["bp-planted-apim-one-00000000"]
+    assert rollback["template"] == "the committed gateway template"
+    assert rollback["whatIf"]["status"] == "Succeeded" and rollback["whatIf"]["lines"]
+    assert rollback["verify"]["differences"] == []
+    # Every deployment the app sent carried the committed template, the rollback included.
+    committed = gateway_template()
+    assert all(put["body"]["properties"]["template"] == committed for put in deployment_puts(twin))
+    assert twin.captured("arm.deployments.exporttemplate") == []
+
+
+def test_a_rollback_point_whose_parameters_fail_validation_is_no_point(rollouts: Rollouts, twin: Any) -> None:
+    from activities.deployments import gateway_template
+
+    assert rollouts.run(rollouts.start(request()))["output"]["status"] == "succeeded"
+    # The committed template, but parameters the validator refuses: a backend outside the allowed hosts.
+    _plant(twin, "bp-planted-apim-one-00000001", gateway_template(),
+           [{**BACKENDS[0], "url": "https://attacker.example/openai"}, *BACKENDS[1:]])
+    puts_before = len(deployment_puts(twin))
+
+    status = _fail_next_rollout(rollouts, twin)
+
+    rollback = only_target(status)["result"]["rollback"]
+    assert rollback["ran"] is False
+    assert "no trustworthy point" in rollback["reason"] and "attacker.example" in rollback["reason"]
+    assert len(deployment_puts(twin)) == puts_before + 1  # the failed rollout only; no rollback deployed

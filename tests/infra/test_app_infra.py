@@ -76,3 +76,42 @@ def test_role_assignments_are_named_by_guid_and_grant_no_broad_role(module: str)
         assert config["properties"]["principalType"] == "ServicePrincipal", name
         role_var = config["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
         assert role_ids[role_var] not in (OWNER, CONTRIBUTOR, USER_ACCESS_ADMIN), name
+
+
+def test_app_service_authentication_requires_entra_id_for_every_request() -> None:
+    auth = _resources("functionapp.bicep")["auth"]
+    assert auth["type"] == "Microsoft.Web/sites/config"
+    config = auth["config"]
+    assert config["name"] == "authsettingsV2"
+    props = config["properties"]
+    assert props["platform"]["enabled"] is True
+    validation = props["globalValidation"]
+    assert validation["requireAuthentication"] is True
+    assert validation["unauthenticatedClientAction"] == "Return401"
+    # Only Event Grid's webhook (guarded by its system key) skips it; never the app's API or Durable's.
+    assert validation["excludedPaths"] == ["/runtime/webhooks/eventgrid"]
+    entra = props["identityProviders"]["azureActiveDirectory"]
+    assert entra["enabled"] is True
+    assert entra["registration"]["clientId"] == "authClientId"
+    assert props["httpSettings"]["requireHttps"] is True
+
+
+def test_the_app_runs_in_easy_auth_mode_with_four_eyes_in_azure() -> None:
+    module = _parse(APP / "main.bicep")["modules"]["functionApp"]
+    settings = module["config"]["params"]["breakerpanelSettings"]
+    assert settings["BREAKERPANEL_AUTH"] == "easyAuth"
+    assert settings["BREAKERPANEL_ALLOW_SELF_APPROVAL"] == "false"
+    assert module["config"]["params"]["authClientId"] == "authClientId"
+
+
+def test_the_app_registration_roles_are_the_roles_the_app_checks() -> None:
+    import json
+
+    from breakerpanel.settings import Settings
+
+    roles = json.loads((APP / "app-roles.json").read_text())
+    assert {r["value"] for r in roles} == {Settings.deployer_role, Settings.approver_role}
+    assert all(r["isEnabled"] and r["id"] and r["description"] for r in roles)
+    approver = next(r for r in roles if r["value"] == Settings.approver_role)
+    # Approving is a person's decision: no application can hold the approver role.
+    assert approver["allowedMemberTypes"] == ["User"]

@@ -206,7 +206,7 @@ def test_backend_urls_pointing_at_local_or_metadata_hosts_are_refused(url):
         ("ftp://aoai.openai.azure.com", "only https"),
         ("aoai.openai.azure.com/openai", "no scheme"),
         ("https://user:pw@aoai.openai.azure.com", "user credentials"),
-        ("https://aoai.openai.azure.com/openai?api-key=abc", "carries a key or token"),
+        ("https://aoai.openai.azure.com/openai?api-key=abc", "may carry only api-version"),
         ("https://aoai.openai.azure.com/openai#x", "fragment"),
         ("https://aoai.openai.azure.com/ openai", "whitespace"),
         ("https://", "no host name"),
@@ -293,3 +293,48 @@ def test_backends_with_a_bad_url_are_still_checked_for_range_and_duplicates() ->
     assert fields == {"backends[0].url", "backends[1].url", "backends[1].priority", "backends[2].url",
                       "backends[2].name"}
     assert not any("no backends" in p.problem for p in check.problems)
+
+
+# ------------------------------------------------------------------------------ issue 8: what got past before
+
+
+@pytest.mark.parametrize(
+    ("url", "text"),
+    [
+        # Unicode forms of loopback and of allowed names: judged in canonical form, and refused as written.
+        ("https://127\u30020\u30020\u30021/openai", "loopback"),
+        ("https://\uff11\uff12\uff17.0.0.1/openai", "loopback"),
+        ("https://localhost\uff0e/openai", "local or metadata host"),
+        ("https://\uff41\uff4f\uff41\uff49.openai.azure.com/openai", "write the host as 'aoai.openai.azure.com'"),
+        ("https://aoai.openai.azure.com./openai", "write the host as 'aoai.openai.azure.com'"),
+        ("https://aoai.openai.azure.com\u3002/openai", "write the host as 'aoai.openai.azure.com'"),
+        # DNS names that may resolve anywhere: only allowlisted host suffixes.
+        ("https://attacker.example.com/openai", "not an allowed backend host"),
+        ("https://openai.azure.com.attacker.example/openai", "not an allowed backend host"),
+        ("https://xopenai.azure.com/openai", "not an allowed backend host"),
+        # Credentials in the query string, whatever the key is called.
+        ("https://aoai.openai.azure.com/openai?subscription-key=abc", "'subscription-key'"),
+        ("https://aoai.openai.azure.com/openai?x-api-key=abc", "'x-api-key'"),
+        ("https://aoai.openai.azure.com/openai?api-version=2024-10-21&auth=abc", "'auth'"),
+        ("https://aoai.openai.azure.com/openai?abc", "may carry only api-version"),
+    ],
+)
+def test_inputs_that_got_past_the_validator_are_400_naming_the_url(url, text):
+    payload = body()
+    payload["backends"][0]["url"] = url
+    lines = problems_of(payload).get("backends[0].url", [])
+    assert any(text in line for line in lines), lines
+
+
+def test_api_version_alone_is_allowed_in_a_backend_url():
+    payload = body()
+    payload["backends"][0]["url"] = "https://aoai.openai.azure.com/openai?api-version=2024-10-21"
+    assert check_rollout_request(payload, ALLOWED).request is not None
+
+
+def test_backend_hosts_can_be_extended_for_custom_domains():
+    payload = body()
+    payload["backends"][0]["url"] = "https://aoai.internal-gw.contoso.com/openai"
+    assert "backends[0].url" in problems_of(payload)
+    check = check_rollout_request(payload, ALLOWED, backend_hosts=(".internal-gw.contoso.com",))
+    assert not [p for p in check.errors if p.field == "backends[0].url"]

@@ -27,8 +27,17 @@ REQUEST = {
 }
 
 
+POLICY = {
+    "outcome": "ok",
+    "targets": [{"subscriptionId": SUB, "resourceGroup": "rg", "apimName": a, "logAnalyticsWorkspaceId": ""}
+                for a in ("apim-a", "apim-b")],
+    "backendHosts": [".openai.azure.com"],
+    "allowSelfApproval": False,
+}
+
+
 def _plan() -> dict:
-    return flow.plan({"rolloutId": "r-1", "request": REQUEST})
+    return flow.plan({"rolloutId": "r-1", "request": REQUEST}, POLICY)
 
 
 def test_plan_has_one_wave_per_wave_number_with_deterministic_deployment_names() -> None:

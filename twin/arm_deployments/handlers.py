@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from twin.arm_deployments.failures import parse_failure
-from twin.arm_deployments.records import Deployment
+from twin.arm_deployments.records import Deployment, template_hash
 from twin.errors import TwinError
 from twin.http import Request, Response
 
@@ -181,6 +181,13 @@ def export_template(twin: Twin, request: Request) -> Response:
     """POST .../deployments/{name}/exportTemplate: the template the deployment ran (DeploymentExportResult)."""
     deployment = twin.arm.get(*_where(request))
     return Response(200, {"template": deployment.template})
+
+
+def calculate_template_hash(twin: Twin, request: Request) -> Response:
+    """POST /providers/Microsoft.Resources/calculateTemplateHash: the hash a deployment of this template
+    reports as properties.templateHash (TemplateHashResult)."""
+    template = request.json_object()
+    return Response(200, {"minifiedTemplate": "", "templateHash": template_hash(template)})
 
 
 def control_failures(twin: Twin, request: Request) -> Response:

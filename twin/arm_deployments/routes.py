@@ -36,6 +36,9 @@ ROUTES = [
     route("arm.operations.get", "GET", _GROUP + "/deployments/{name}/operations/{operation}", h.get_operation),
     route("arm.operations.get", "GET", _DEPLOYMENT + "/operations/{operation}", h.get_operation),
     route(
+        "arm.templatehash", "POST", "/providers/Microsoft.Resources/calculateTemplateHash", h.calculate_template_hash
+    ),
+    route(
         "arm.deployments.whatif.result",
         "GET",
         "/subscriptions/{subscription}/operationResults/{token}",
