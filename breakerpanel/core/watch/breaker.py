@@ -7,8 +7,10 @@ interval) trips the breaker for tripDuration — or for the backend's Retry-Afte
 and while open the gateway does not call the backend. Three more signs say "open" with no rule arithmetic:
 the gateway answering by itself (503 or the rule's failure response, no backend call) for that backend; a
 pool member skipped while a lower-priority member of its pool is served (APIM only falls back when the whole
-higher group is open); and a member that gets nothing while its group peers get so much that its weight
-makes silence improbable. Gateway instances do not share breaker state, so this is approximate, as APIM's
+higher group is open); and a member that gets far less than its
+weight's share of its group's requests (a binomial tail below 0.1 %): the policy's retries land on a peer and
+only the last attempt is logged, so a member whose breaker keeps re-tripping shows as one the pool routes
+around. Gateway instances do not share breaker state, so this is approximate, as APIM's
 own tripping is ("circuit breaker tripping rules are approximate", backends.md).
 """
 
@@ -23,9 +25,25 @@ from breakerpanel.core.watch.config import Backend, GatewayConfig, Pool
 from breakerpanel.core.watch.events import BreakerTransition
 from breakerpanel.core.watch.policy import WatchPolicy
 
-# A member silent while its group peers served enough requests that this would happen by chance less than
-# this often (given its weight share) is taken as skipped by the pool, i.e. open.
-_SILENCE_PROBABILITY = 0.01
+# A member that got so much less than its weight's share of its group's requests that chance would do this
+# less often than this is taken as routed around by the pool, i.e. open for (part of) the bin.
+_SKIP_PROBABILITY = 0.001
+
+
+def binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p)."""
+    if k >= n:
+        return 1.0
+    if k < 0:
+        return 0.0
+    if p <= 0:
+        return 1.0
+    if p >= 1:
+        return 0.0
+    if n > 1000:  # normal approximation with continuity correction: exact sums get slow and underflow
+        mean, sd = n * p, math.sqrt(n * p * (1 - p))
+        return 0.5 * math.erfc(-((k + 0.5 - mean) / sd) / math.sqrt(2))
+    return min(1.0, sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1)))
 
 
 @dataclass
@@ -101,25 +119,61 @@ def _skipped_members(pool: Pool, series: dict[str, list[Bin | None]], grid: Grid
         item = series.get(name.lower(), [None] * len(grid))[index]
         return item.requests if item is not None else 0
 
+    def successes(name: str, index: int) -> int:
+        item = series.get(name.lower(), [None] * len(grid))[index]
+        return item.successes if item is not None else 0
+
     for index in range(len(grid)):
         if grid.incomplete(index):
             continue  # rows of one member may be ingested before another's
         for level_index, (_, members) in enumerate(groups):
             lower = [m for _, group in groups[level_index + 1 :] for m in group]
             fallback = sum(requests(m.name, index) for m in lower)
-            peers_total = sum(requests(m.name, index) for m in members)
+            group_total = sum(requests(m.name, index) for m in members)
             total_weight = sum(max(m.weight, 0) for m in members) or len(members)
             for member in members:
-                if requests(member.name, index) > 0:
-                    continue
-                if fallback > 0:
+                own = requests(member.name, index)
+                # A lower priority served, so the whole group was open at some point of the bin; a member that
+                # served no success in it was open throughout as far as the logs can tell.
+                if fallback > 0 and successes(member.name, index) == 0:
                     skipped[member.name.lower()][index] = True
                     continue
                 share = (max(member.weight, 0) or 1) / total_weight
-                others = peers_total
-                if share < 1 and others > 0 and (1 - share) ** others < _SILENCE_PROBABILITY:
+                # The policy's retries land on a peer, and only the last attempt is logged: a member whose
+                # breaker keeps re-tripping shows as one that gets far less than its share.
+                if share < 1 and group_total > 0 and binomial_cdf(own, group_total, share) < _SKIP_PROBABILITY:
                     skipped[member.name.lower()][index] = True
     return skipped
+
+
+def pool_gateway_answers(pool: Pool, config: GatewayConfig, series: dict[str, list[Bin | None]], grid: Grid
+                         ) -> list[int]:
+    """Gateway-answered requests per bin that belong to this pool: BackendId the pool's name, or empty when
+    the target has only this pool."""
+    names = [pool.name.lower()] + ([""] if len(config.pools) == 1 else [])
+    counts = [0] * len(grid)
+    for name in names:
+        for index, item in enumerate(series.get(name, [None] * len(grid))):
+            if item is not None:
+                counts[index] += item.gateway_only
+    return counts
+
+
+def _pool_refusals(config: GatewayConfig, series: dict[str, list[Bin | None]], grid: Grid) -> dict[str, list[bool]]:
+    """Bins in which a pool answered by itself with no member serving: APIM does that only when every member's
+    breaker is open, so every member was open then."""
+    refused: dict[str, list[bool]] = {}
+    for pool in config.pools:
+        answers = pool_gateway_answers(pool, config, series, grid)
+        for index, count in enumerate(answers):
+            served = any(
+                (b := series.get(m.name.lower(), [None] * len(grid))[index]) is not None and b.successes > 0
+                for m in pool.members
+            )
+            if count > 0 and not served:
+                for member in pool.members:
+                    refused.setdefault(member.name.lower(), [False] * len(grid))[index] = True
+    return refused
 
 
 def breaker_timelines(
@@ -136,6 +190,7 @@ def breaker_timelines(
         for name, flags in _skipped_members(pool, series, grid).items():
             merged = skipped.setdefault(name, [False] * len(grid))
             skipped[name] = [a or b for a, b in zip(merged, flags, strict=True)]
+    refused = _pool_refusals(config, series, grid)
     timelines: dict[str, BreakerTimeline] = {}
     for backend in config.backends:
         key = backend.name.lower()
@@ -153,7 +208,8 @@ def breaker_timelines(
             if item is not None and item.gateway_only > 0 and item.successes == 0:
                 flags[index] = True
             # Events are exact; skip evidence is only an inference, for backends without events.
-            if source == "logs" and skipped.get(key, [False] * len(grid))[index]:
+            inferred = skipped.get(key, [False] * len(grid))[index] or refused.get(key, [False] * len(grid))[index]
+            if source == "logs" and inferred:
                 flags[index] = True
         timelines[key] = BreakerTimeline(
             backend.name, source, flags, intervals, skipped.get(key, [False] * len(grid))

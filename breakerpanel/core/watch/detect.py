@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from breakerpanel.core.diagnosis import diagnose_error, diagnose_operations
 from breakerpanel.core.watch.bins import Bin, Grid
-from breakerpanel.core.watch.breaker import BreakerTimeline, breaker_timelines
+from breakerpanel.core.watch.breaker import BreakerTimeline, breaker_timelines, pool_gateway_answers
 from breakerpanel.core.watch.config import GatewayConfig, Pool
 from breakerpanel.core.watch.episodes import Judgement, Signal, judge
 from breakerpanel.core.watch.events import BreakerTransition
@@ -142,19 +142,6 @@ def _breaker_signals(timeline: BreakerTimeline, bins: list[Bin | None]) -> list[
     return signals
 
 
-def _pool_gateway_bins(pool: Pool, config: GatewayConfig, series: dict[str, list[Bin | None]], grid: Grid
-                       ) -> list[int]:
-    """Gateway-answered requests per bin that belong to this pool (BackendId the pool, or empty when the
-    target has only this pool)."""
-    names = [pool.name.lower()] + ([""] if len(config.pools) == 1 else [])
-    counts = [0] * len(grid)
-    for name in names:
-        for index, item in enumerate(series.get(name, [None] * len(grid))):
-            if item is not None:
-                counts[index] += item.gateway_only
-    return counts
-
-
 def observe_gateway(
     config: GatewayConfig,
     series: dict[str, list[Bin | None]],
@@ -216,7 +203,7 @@ def _observe_pool(
 ) -> list[Observation]:
     members = [m for m in pool.members if m.name.lower() in timelines]
     member_bins = _bins_of(series, [m.name for m in pool.members], grid)
-    gateway = _pool_gateway_bins(pool, config, series, grid)
+    gateway = pool_gateway_answers(pool, config, series, grid)
     trips = [config.backend(m.name).rule.trip_seconds for m in members  # type: ignore[union-attr]
              if config.backend(m.name) is not None and config.backend(m.name).rule is not None]  # type: ignore[union-attr]
     longest_trip = max(trips, default=60.0)
@@ -260,6 +247,9 @@ def _observe_pool(
             )
             if success(index, [m.name for m in top]):
                 degraded.append(Signal.OK)
+            elif exhausted[index] is Signal.START:
+                # A pool is one incident at a time: while it is exhausted, that is the incident.
+                degraded.append(Signal.CONTINUE)
             elif top_open and served > 0:
                 degraded.append(Signal.START)
             elif top_open:
@@ -270,10 +260,13 @@ def _observe_pool(
                         if config.backend(m.name) and config.backend(m.name).rule), default=60.0)  # type: ignore[union-attr]
         judgement = judge(degraded, grid, now, gap_seconds=max(2 * step, top_trip),
                           threshold_seconds=policy.stuck_after(top_trip), recovery_seconds=policy.recovery_seconds)
-        found.append(_observation(
+        observation = _observation(
             "PoolDegraded", "pool", pool.name, "warning", judgement, combined, now,
             {"topPriority": [m.name for m in groups[0][1]], "fallback": [m.name for m in fallback]},
-        ))
+        )
+        if observation.state == "active" and found[0].state in ("active", "pending"):
+            observation = replace(observation, state="pending")
+        found.append(observation)
     return found
 
 
