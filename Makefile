@@ -42,6 +42,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_rollout_polling.py
 	$(PY) bench/bench_replay.py
+	$(PY) bench/bench_watch_detection.py
 
 twin: $(STAMP)
 	$(PY) -m breakerpanel twin

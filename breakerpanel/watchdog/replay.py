@@ -108,3 +108,77 @@ def _event_time(event: Mapping[str, Any]) -> datetime:
     from breakerpanel.core.watch.events import parse_breaker_event
 
     return parse_breaker_event(event).at
+
+
+# How long each kind must last before it is an incident (the default policy): a detection is on time when it
+# comes no later than one watchdog period after onset + this.
+THRESHOLDS = {
+    "BreakerStuckOpen": timedelta(minutes=5),
+    "PoolDegraded": timedelta(minutes=5),
+    "PoolExhausted": timedelta(minutes=2),
+    "BreakerBlindSpot": timedelta(minutes=5),
+    "ProvisioningFailed": timedelta(0),
+}
+
+
+@dataclass(frozen=True)
+class Detection:
+    kind: str
+    target: str
+    subject: str
+    onset: datetime | None  # None: raised but not expected (a false alert)
+    end: datetime | None
+    opened_at: datetime | None  # None: expected but never raised (missed)
+    resolved_at: datetime | None
+
+    @property
+    def delay(self) -> timedelta | None:
+        return None if self.onset is None or self.opened_at is None else self.opened_at - self.onset
+
+    @property
+    def late_by(self) -> timedelta | None:
+        """How long after onset + threshold + one period it was raised (≤ 0: on time)."""
+        if self.delay is None:
+            return None
+        return self.delay - THRESHOLDS.get(self.kind, timedelta(0)) - PERIOD
+
+
+@dataclass(frozen=True)
+class Score:
+    detections: list[Detection]
+    repeats: int  # an incident key opened more than once while the truth was one incident
+
+    @property
+    def missed(self) -> list[Detection]:
+        return [d for d in self.detections if d.opened_at is None]
+
+    @property
+    def false(self) -> list[Detection]:
+        return [d for d in self.detections if d.onset is None]
+
+
+def _subject(incident: Mapping[str, Any]) -> str:
+    return str(incident.get("backend") or incident.get("pool") or incident.get("deployment") or "")
+
+
+def score(result: Replay) -> Score:
+    """Raised incidents matched to the scenario's ground truth by (kind, target, subject)."""
+    opened: dict[tuple[str, str, str], list[datetime]] = {}
+    resolved: dict[tuple[str, str, str], datetime] = {}
+    for at, incident in result.changes("opened"):
+        opened.setdefault((incident["kind"], incident["target"], _subject(incident).lower()), []).append(at)
+    for at, incident in result.changes("resolved"):
+        resolved.setdefault((incident["kind"], incident["target"], _subject(incident).lower()), at)
+    detections: list[Detection] = []
+    seen: set[tuple[str, str, str]] = set()
+    for truth in result.expected:
+        key = (truth.kind, truth.target, truth.subject.lower())
+        seen.add(key)
+        times = opened.get(key, [])
+        detections.append(Detection(truth.kind, truth.target, truth.subject, truth.onset, truth.end,
+                                    times[0] if times else None, resolved.get(key)))
+    for key, times in opened.items():
+        if key not in seen:
+            detections.append(Detection(key[0], key[1], key[2], None, None, times[0], resolved.get(key)))
+    repeats = sum(len(times) - 1 for key, times in opened.items() if key in seen)
+    return Score(detections, repeats)
