@@ -88,8 +88,9 @@ def test_app_service_authentication_requires_entra_id_for_every_request() -> Non
     validation = props["globalValidation"]
     assert validation["requireAuthentication"] is True
     assert validation["unauthenticatedClientAction"] == "Return401"
-    # Only Event Grid's webhook (guarded by its system key) skips it; never the app's API or Durable's.
-    assert validation["excludedPaths"] == ["/runtime/webhooks/eventgrid"]
+    # Only Event Grid's webhook (guarded by its system key) and the health probe (function key) skip it; never
+    # the rollout API or Durable's.
+    assert validation["excludedPaths"] == ["/runtime/webhooks/eventgrid", "/api/health"]
     entra = props["identityProviders"]["azureActiveDirectory"]
     assert entra["enabled"] is True
     assert entra["registration"]["clientId"] == "authClientId"

@@ -158,9 +158,12 @@ resource auth 'Microsoft.Web/sites/config@2024-04-01' = {
       requireAuthentication: true
       unauthenticatedClientAction: 'Return401'
       // Event Grid's Azure Function delivery carries no Entra token; that path is guarded by the Event Grid
-      // extension's system key instead. Everything else, the Durable management API included, needs a token.
+      // extension's system key instead. The watchdog's health route is for uptime probes (an availability test
+      // sends the function key as x-functions-key) and answers statuses, never evidence or secrets. Everything
+      // else, the Durable management API included, needs a token.
       excludedPaths: [
         '/runtime/webhooks/eventgrid'
+        '/api/health'
       ]
     }
     httpSettings: {
