@@ -255,3 +255,17 @@ def test_rules_read_as_apim_returns_them(count: Any) -> None:
     assert (rule.count, rule.interval_seconds, rule.trip_seconds, rule.accept_retry_after) == (3, 60, 120, False)
     assert rule.status_ranges == ((500, 599),)
     assert [m.name for m in config.pools[0].members] == ["b"]
+
+
+def test_query_rows_are_read_as_log_analytics_sends_them() -> None:
+    from breakerpanel.core.watch.bins import BinRowError, bins_from_rows
+
+    (item,) = bins_from_rows([{
+        "Resource": RID.upper(), "Backend": "/backends/east", "Bin": "2026-12-03T11:00:00.0000000Z",
+        "Requests": "12", "Successes": "10", "Counted": 2, "Ignored": "0", "Throttled": "2",
+        "MaxRetryAfter": None, "GatewayOnly": "0", "LastSuccess": None,
+    }])
+    assert (item.resource, item.backend, item.requests, item.counted) == (RID, "east", 12, 2)
+    assert item.start == datetime(2026, 12, 3, 11, 0, tzinfo=UTC) and item.max_retry_after is None
+    with pytest.raises(BinRowError, match="Requests"):
+        bins_from_rows([{"Resource": RID, "Backend": "east", "Bin": "2026-12-03T11:00:00Z", "Requests": "many"}])

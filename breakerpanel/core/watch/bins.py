@@ -61,7 +61,9 @@ def bins_from_rows(rows: Iterable[Mapping[str, object]]) -> list[Bin]:
         out.append(
             Bin(
                 resource=str(row.get("Resource") or "").lower(),
-                backend=str(row.get("Backend") or ""),
+                # BackendId is the backend's name; a writer that logs its path ("/backends/x") or ARM id means
+                # the same backend.
+                backend=str(row.get("Backend") or "").rstrip("/").rsplit("/", 1)[-1],
                 start=start,
                 requests=_count(row, "Requests", index),
                 successes=_count(row, "Successes", index),
