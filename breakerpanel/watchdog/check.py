@@ -115,7 +115,8 @@ def check_group(
             problems[index].append(found)
     configs = {i: gateway_config(b) for i, b in backends.items() if b is not None}
     step = bin_seconds_for(list(configs.values()))
-    grid = Grid.ending_at(now, lookback_seconds=policy.lookback_seconds, step_seconds=step,
+    trips = [b.rule.trip_seconds for c in configs.values() for b in c.backends if b.rule is not None]
+    grid = Grid.ending_at(now, lookback_seconds=policy.lookback_for(trips), step_seconds=step,
                           lag_seconds=policy.ingestion_lag_seconds)
     bins = None
     query_stats: dict[str, Any] = {}

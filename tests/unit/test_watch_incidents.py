@@ -119,6 +119,17 @@ def test_a_failed_deployment_resolves_when_the_same_deployment_later_succeeds() 
     assert observe_deployments(listed, {}, [("main", failed_at.isoformat())], NOW - timedelta(minutes=10)) == []
 
 
+def test_a_failed_deployment_resolves_when_a_later_one_deploys_what_failed() -> None:
+    failed_at = NOW - timedelta(minutes=20)
+    pool = FAILED_OPERATION["properties"]["targetResource"]["id"]  # type: ignore[index]
+    fixed = _deployment("bp-rollout-2", "Succeeded", NOW - timedelta(minutes=5))
+    fixed["properties"]["outputResources"] = [{"id": pool.upper()}]
+    unrelated = _deployment("storage", "Succeeded", NOW - timedelta(minutes=5))
+    assert observe_deployments([unrelated], {}, [("bp-rollout-1", failed_at.isoformat(), [pool])], NOW) == []
+    found = observe_deployments([fixed, unrelated], {}, [("bp-rollout-1", failed_at.isoformat(), [pool])], NOW)
+    assert [o.state for o in found] == ["recovered"]
+
+
 def test_deployments_after_the_evaluated_instant_are_ignored() -> None:
     later = _deployment("main", "Failed", NOW + timedelta(minutes=1))
     assert observe_deployments([later], {}, [], NOW) == []

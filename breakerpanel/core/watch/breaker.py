@@ -82,7 +82,8 @@ def _from_logs(backend: Backend, series: list[Bin | None], grid: Grid, now: date
     rule = backend.rule
     if rule is None:
         return []
-    width = max(1, math.ceil(rule.interval_seconds / grid.step.total_seconds()))
+    # One bin more than the interval spans: failures within one interval may straddle a bin boundary.
+    width = max(1, math.ceil(rule.interval_seconds / grid.step.total_seconds())) + 1
     intervals: list[tuple[datetime, datetime]] = []
     window_from = 0
     for index in range(len(series)):

@@ -303,15 +303,22 @@ def deployment_time(deployment: Mapping[str, Any]) -> datetime | None:
     return None
 
 
+def _output_resources(deployment: Mapping[str, Any]) -> set[str]:
+    found = _props(deployment).get("outputResources")
+    return {str(r.get("id")).lower() for r in found if isinstance(r, Mapping) and r.get("id")} if isinstance(
+        found, list) else set()
+
+
 def observe_deployments(
     deployments: Iterable[Mapping[str, Any]],
     failed_operations: Mapping[str, list[Mapping[str, Any]]],
-    open_deployment_incidents: Iterable[tuple[str, str]],
+    open_deployment_incidents: Iterable[tuple[str, str] | tuple[str, str, Iterable[str]]],
     now: datetime,
 ) -> list[Observation]:
     """ProvisioningFailed per Failed deployment (keyed by its name and time, so a re-run that fails again is a
-    new incident), and "recovered" for an open one — given as (name, timestamp) — when a later deployment of
-    the same name succeeded."""
+    new incident), and "recovered" for an open one — given as (name, timestamp[, failed resource ids]) — when
+    a later deployment of the same name succeeded, or a later successful one (anyone's: a fixed rollout has a
+    new name) deployed every resource that failed."""
     listed = [d for d in deployments if isinstance(d, Mapping)]
     found: list[Observation] = []
     for deployment in listed:
@@ -336,13 +343,15 @@ def observe_deployments(
         }
         found.append(Observation("ProvisioningFailed", "deployment", name, "critical" if apim else "warning",
                                  "active", when, evidence, discriminator=_iso(when) or ""))
-    for name, stamp in open_deployment_incidents:
+    for name, stamp, *rest in open_deployment_incidents:
+        failed_resources = {r.lower() for r in (rest[0] if rest else ()) if r}
         failed_at = deployment_time({"properties": {"timestamp": stamp}})
         later = [
             d for d in listed
-            if str(d.get("name") or "").lower() == name.lower()
-            and str(_props(d).get("provisioningState") or "").lower() == "succeeded"
+            if str(_props(d).get("provisioningState") or "").lower() == "succeeded"
             and (t := deployment_time(d)) is not None and failed_at is not None and failed_at < t <= now
+            and (str(d.get("name") or "").lower() == name.lower()
+                 or (failed_resources and failed_resources <= _output_resources(d)))
         ]
         if later:
             fixed = min(deployment_time(d) for d in later)  # type: ignore[type-var]

@@ -34,6 +34,13 @@ class WatchPolicy:
     # Deployments: how far back the first run (no watermark yet) looks.
     deployment_first_lookback_seconds: float = 86400.0
 
+    def lookback_for(self, trip_seconds: list[float]) -> float:
+        """The lookback a target's rules need: a breaker with a long trip (PT1H → stuck after 3 h) must have its
+        onset in view when it becomes stuck and its recovery after. Capped at a day."""
+        longest = max((self.stuck_after(t) for t in trip_seconds), default=self.stuck_after(None))
+        needed = longest + self.recovery_seconds + self.ingestion_lag_seconds + 600.0
+        return min(max(self.lookback_seconds, needed), 86400.0)
+
     def stuck_after(self, trip_seconds: float | None) -> float:
         if self.stuck_seconds is not None:
             return self.stuck_seconds

@@ -95,7 +95,8 @@ def evaluate_target(
     if deployments_known:
         assert data.deployments is not None
         open_deployments = [
-            (str(record.get("subject")), str(record.get("discriminator")))
+            (str(record.get("subject")), str(record.get("discriminator")),
+             [str(op.get("resourceId") or "") for op in (record.get("evidence") or {}).get("failedOperations", [])])
             for record, _ in previous.values()
             if record.get("kind") == "ProvisioningFailed" and record.get("state") == "open"
         ]
