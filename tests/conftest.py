@@ -15,14 +15,14 @@ import pytest
 
 from breakerpanel.settings import Settings, load_settings
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "unit" / "data"
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 RESOURCE_GROUP = "rg-gateway"
 APIM = "apim-gateway"
 
 
 def load_fixture(name: str) -> Any:
-    """A published Microsoft payload from ../shared/fixtures, as it is."""
+    """A published Microsoft payload (copied from ../shared/fixtures into tests/unit/data), as it is."""
     return json.loads((FIXTURES / name).read_text())
 
 

@@ -1,6 +1,6 @@
 """The twin takes Microsoft's published APIM request bodies as they are and answers in their response shapes.
 
-Fixtures (../shared/fixtures, read as they are):
+Fixtures (copied unchanged from ../shared/fixtures into tests/unit/data, read as they are):
 - apim_2023-09-01-preview_ApiManagementCreateBackendWithWeightedLoadBalancer.json (REST spec example: a Pool)
 - apim_2024-05-01_ApiManagementCreateBackendProxyBackend.json (REST spec example: a Single with proxy, tls, credentials)
 - apim_docs_backends_md_ARM_circuitBreaker_snippet.json (docs' ARM snippet: count/min/max written as strings)
@@ -24,7 +24,7 @@ from breakerpanel.settings import Settings
 
 pytestmark = pytest.mark.twin
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "data"
 POOL_EXAMPLE = "apim_2023-09-01-preview_ApiManagementCreateBackendWithWeightedLoadBalancer.json"
 PROXY_EXAMPLE = "apim_2024-05-01_ApiManagementCreateBackendProxyBackend.json"
 DOCS_SNIPPET = "apim_docs_backends_md_ARM_circuitBreaker_snippet.json"

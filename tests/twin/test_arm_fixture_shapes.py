@@ -1,6 +1,7 @@
 """The twin's ARM deployment bodies have the shape of Microsoft's published examples (keys, value types, nesting).
 
-Fixtures (../shared/fixtures, Azure/azure-rest-api-specs Microsoft.Resources deployments 2025-04-01):
+Fixtures (tests/unit/data, copied from ../shared/fixtures; Azure/azure-rest-api-specs Microsoft.Resources
+deployments 2025-04-01):
 PutDeploymentResourceGroup, PostDeploymentValidateOnResourceGroup, PostDeploymentWhatIfOnResourceGroup, and the
 trimmed swagger definitions for DeploymentOperation (which has no published example).
 """
@@ -26,7 +27,7 @@ GROUP_ID = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
 NO_TEMPLATE_LINK = ("properties.templateLink",)
 
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "data"
 
 
 def load_fixture(name: str) -> Any:

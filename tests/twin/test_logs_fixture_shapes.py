@@ -1,4 +1,4 @@
-"""The twin's Log Analytics against Microsoft's published payloads in ../shared/fixtures:
+"""The twin's Log Analytics against Microsoft's published payloads (tests/unit/data, copied from ../shared/fixtures):
 - twin/log_analytics/schema.py is the ApiManagementGatewayLogs table reference (ApiManagementGatewayLogs_schema.json);
 - the twin answers in the shape of the operationalinsights v1 example (loganalytics_v1_oms-post-example.json);
 - breakerpanel.azure.logs_rows reads that example's body as published: long/real/bool cells as strings, a null cell.
@@ -21,7 +21,7 @@ from breakerpanel.azure.logs_rows import LogsRowError, PartialLogsResultError, r
 from twin.log_analytics.schema import COLUMNS
 
 # Same location tests/conftest.py reads the fixtures from.
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "data"
 
 
 def _fixture(name: str) -> Any:
