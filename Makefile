@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_rollout_polling.py
 	$(PY) bench/bench_replay.py
 	$(PY) bench/bench_watch_detection.py
+	$(PY) bench/bench_watch_scale.py
 
 twin: $(STAMP)
 	$(PY) -m breakerpanel twin

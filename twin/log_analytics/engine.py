@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -21,7 +22,7 @@ from duckdb_kql import KqlError, KqlSchemaError, KqlSyntaxError, KqlUnsupportedE
 
 from twin.log_analytics import results
 from twin.log_analytics.rows import to_utc_naive
-from twin.log_analytics.schema import COLUMNS, DUCKDB_TYPES, TABLE
+from twin.log_analytics.schema import COLUMN_TYPES, COLUMNS, DUCKDB_TYPES, TABLE
 
 _STORE = "_twin_gateway_rows"
 # The workspace a row was appended to; NULL is the default workspace (rows sent without a workspace id).
@@ -133,10 +134,63 @@ class LogsEngine:
             self._con.execute(f"INSERT INTO {_STORE} SELECT {tagged}", [*lists, workspace])
         return len(prepared)
 
+    def insert_select(
+        self, select: str, parameters: Mapping[str, Any] | None = None, workspace: str | None = None
+    ) -> int:
+        """Append the rows a DuckDB SELECT yields to `workspace`: the bulk path (see LogsState.append_select).
+
+        The SELECT's columns are named as the table's (any subset, any order); each is cast to its column's
+        type by DuckDB, absent ones are null and `Type` defaults to the table's name, as in `insert`.
+        ValueError names an unknown column, a value a column cannot hold, or a row without TimeGenerated;
+        one INSERT statement, so all or none.
+        """
+        with self._lock:
+            try:
+                # DESCRIBE binds the SELECT without running it: the rows are generated once, by the INSERT.
+                described = self._con.execute(f"DESCRIBE {select}", dict(parameters or {})).fetchall()
+                names = [str(row[0]) for row in described]
+            except duckdb.Error as exc:
+                raise ValueError(f"the SELECT does not run: {exc}") from None
+            unknown = sorted(name for name in names if name not in COLUMN_TYPES)
+            if unknown:
+                raise ValueError(
+                    f"unknown column(s) {unknown} — {TABLE} has no such column (names are case-sensitive)"
+                )
+            if _WORKSPACE in (parameters or {}):
+                raise ValueError(f"the parameter name {_WORKSPACE!r} is the twin's own")
+            if len(set(names)) != len(names):
+                raise ValueError("the SELECT names a column more than once")
+            present = set(names)
+            values: list[str] = []
+            for name, kind in COLUMNS:
+                source = f"_bulk.{_quote(name)}"
+                if name == "TimeGenerated":
+                    if name not in present:
+                        raise ValueError("column 'TimeGenerated' (datetime) is required")
+                    # error() aborts the one INSERT, so a batch with a missing TimeGenerated adds nothing.
+                    source = f"CASE WHEN {source} IS NULL THEN error('a row has no TimeGenerated') ELSE {source} END"
+                elif name == "Type":
+                    default = _string_literal(TABLE)
+                    source = f"COALESCE({source}, {default})" if name in present else default
+                elif name not in present:
+                    source = "NULL"
+                values.append(f"CAST({source} AS {DUCKDB_TYPES[kind]})")
+            tag = f"CAST(${_WORKSPACE} AS VARCHAR)"
+            statement = f"INSERT INTO {_STORE} SELECT {', '.join(values)}, {tag} FROM ({select}) AS _bulk"
+            before = self._count_locked()
+            try:
+                self._con.execute(statement, {**(parameters or {}), _WORKSPACE: workspace})
+            except duckdb.Error as exc:
+                raise ValueError(f"the rows do not fit {TABLE}: {exc}") from None
+            return self._count_locked() - before
+
+    def _count_locked(self) -> int:
+        found = self._con.execute(f"SELECT count(*) FROM {_STORE}").fetchone()
+        return int(found[0]) if found else 0
+
     def count(self) -> int:
         with self._lock:
-            found = self._con.execute(f"SELECT count(*) FROM {_STORE}").fetchone()
-        return int(found[0]) if found else 0
+            return self._count_locked()
 
     def _window(self, bounds: tuple[datetime, datetime] | None, scope: Scope | None) -> None:
         clauses = [] if scope is None else scope.where()
