@@ -16,6 +16,7 @@ param apimServiceName string
 
 @description('Required. The Azure OpenAI endpoints. Each becomes one Single backend with the circuit breaker rule, and one member of the pool.')
 @minLength(1)
+@maxLength(30)
 param backends backendType[]
 
 @description('Required. The circuit breaker rule given to every backend (APIM allows exactly one rule per backend).')
@@ -61,19 +62,26 @@ var retryCount = max(length(backends) - 1, 1)
 
 var policyXml = replace(replace(loadTextContent('policy.xml'), '__POOL_NAME__', poolName), '__RETRY_COUNT__', string(retryCount))
 
-var circuitBreakerRule = {
-  name: breakerRule.name
-  failureCondition: {
-    count: breakerRule.?failureCount
-    percentage: breakerRule.?failurePercentage
-    interval: breakerRule.interval
-    statusCodeRanges: breakerRule.statusCodeRanges
-    errorReasons: breakerRule.errorReasons
-  }
-  tripDuration: breakerRule.tripDuration
-  acceptRetryAfter: breakerRule.acceptRetryAfter
-  failureResponse: breakerRule.?failureResponseStatusCode == null ? null : { statusCode: breakerRule.?failureResponseStatusCode }
-}
+// Optional members of the rule are left out when unset, never written as null: APIM reads the rule it is
+// sent, and a null count, percentage or failureResponse is a value to validate, not an absent one.
+var failureThreshold = union(
+  breakerRule.?failureCount == null ? {} : { count: breakerRule.failureCount },
+  breakerRule.?failurePercentage == null ? {} : { percentage: breakerRule.failurePercentage }
+)
+
+var circuitBreakerRule = union(
+  {
+    name: breakerRule.name
+    failureCondition: union(failureThreshold, {
+      interval: breakerRule.interval
+      statusCodeRanges: breakerRule.statusCodeRanges
+      errorReasons: breakerRule.errorReasons
+    })
+    tripDuration: breakerRule.tripDuration
+    acceptRetryAfter: breakerRule.acceptRetryAfter
+  },
+  breakerRule.?failureResponseStatusCode == null ? {} : { failureResponse: { statusCode: breakerRule.failureResponseStatusCode } }
+)
 
 var eventsEnabled = !empty(functionAppResourceId) || !empty(eventGridEndpointUrl)
 
@@ -102,7 +110,8 @@ resource apim 'Microsoft.ApiManagement/service@2024-05-01' existing = {
 }
 
 // https://learn.microsoft.com/azure/templates/microsoft.apimanagement/service/backends
-// 2025-03-01-preview: the first api version with failureResponse on the breaker rule.
+// 2025-03-01-preview: the newest api version of the backend schema; failureResponse on the breaker rule exists
+// from 2024-10-01-preview, acceptRetryAfter from 2023-09-01-preview.
 resource aoaiBackends 'Microsoft.ApiManagement/service/backends@2025-03-01-preview' = [
   for backend in backends: {
     parent: apim
@@ -125,9 +134,8 @@ resource aoaiBackends 'Microsoft.ApiManagement/service/backends@2025-03-01-previ
 resource pool 'Microsoft.ApiManagement/service/backends@2025-03-01-preview' = {
   parent: apim
   name: poolName
-  // A Pool backend has no url or protocol (APIM rejects them: "Url is not supported for backend pool."),
-  // but the backend type marks them required, so Bicep reports BCP035 here; it is a false positive.
-  #disable-next-line BCP035
+  // No url or protocol: APIM rejects them on a Pool backend ("Url is not supported for backend pool."). The
+  // current backend types no longer mark them required, so no BCP035 suppression is needed.
   properties: {
     type: 'Pool'
     description: 'Azure OpenAI pool: lower priority wins, weight splits traffic within a priority. Deployed by breakerpanel.'

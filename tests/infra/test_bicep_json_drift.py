@@ -61,6 +61,17 @@ def _drop(path: list[Any]) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
+def _edit(path: list[Any], old: str, new: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(template: dict[str, Any]) -> None:
+        node: Any = template
+        for key in path[:-1]:
+            node = node[key]
+        assert old in node[path[-1]]
+        node[path[-1]] = node[path[-1]].replace(old, new)
+
+    return mutate
+
+
 JSON_CHANGES = {
     "api version": (_set(["resources", "pool", "apiVersion"], "2024-05-01"), "resources.pool.apiVersion"),
     "literal property": (
@@ -86,8 +97,8 @@ JSON_CHANGES = {
         "resources.pool.properties.pool.services.weight",
     ),
     "rule field": (
-        _set(["variables", "circuitBreakerRule", "tripDuration"], "[parameters('breakerRule').interval]"),
-        "variables.circuitBreakerRule.tripDuration",
+        _edit(["variables", "circuitBreakerRule"], "variables('failureThreshold')", "createObject()"),
+        "variables.circuitBreakerRule",
     ),
     "extra resource": (
         _set(["resources", "stray"], {"type": "Microsoft.ApiManagement/service/backends", "apiVersion": "x"}),

@@ -233,3 +233,19 @@ def test_what_if_without_one_backend_shows_the_pool_modified(
     assert [m.id for m in pool.pool.services] == ["/backends/aoai-eastus", "/backends/aoai-westus"]
     # Incremental: the dropped backend stays in APIM, out of the pool.
     assert apim.backend.get(RESOURCE_GROUP, APIM, "aoai-sweden").url == BACKENDS[2]["url"]
+
+
+def test_a_rule_without_optional_members_is_sent_without_them_never_as_null(
+    service: Any, deployments: DeploymentsMgmtClient, apim: ApiManagementClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rule = {k: v for k, v in BREAKER_RULE.items() if k not in ("failureCount", "failureResponseStatusCode")}
+    monkeypatch.setitem(globals(), "BREAKER_RULE", {**rule, "failurePercentage": 50})
+
+    result = deploy(deployments, "gateway-percentage", BACKENDS[:1])
+
+    assert result.properties.provisioning_state == "Succeeded"
+    [raw_rule] = raw_backend(apim, BACKENDS[0]["name"])["properties"]["circuitBreaker"]["rules"]
+    assert raw_rule["failureCondition"]["percentage"] == 50
+    # Absent, not null: APIM validates a null count or failureResponse as a value.
+    assert "count" not in raw_rule["failureCondition"]
+    assert "failureResponse" not in raw_rule
