@@ -116,3 +116,20 @@ def test_the_app_registration_roles_are_the_roles_the_app_checks() -> None:
     approver = next(r for r in roles if r["value"] == Settings.approver_role)
     # Approving is a person's decision: no application can hold the approver role.
     assert approver["allowedMemberTypes"] == ["User"]
+
+
+def test_durable_functions_follow_microsofts_flex_consumption_guidance() -> None:
+    """One always-ready instance for the durable group, and queue polling at most every 10 s: without them a
+    durable timer or an approval event waits for a cold start and up to 30 s of polling back-off.
+    https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-azure-storage-provider#flex-consumption-plan
+    """
+    import datetime as dt
+    import json
+
+    scale = _resources("functionapp.bicep")["app"]["config"]["properties"]["functionAppConfig"]["scaleAndConcurrency"]
+    assert scale["alwaysReady"] == [{"name": "durable", "instanceCount": 1}]
+
+    host = json.loads((APP.parents[1] / "host.json").read_text())
+    interval = host["extensions"]["durableTask"]["storageProvider"]["maxQueuePollingInterval"]
+    hours, minutes, seconds = (int(part) for part in interval.split(":"))
+    assert dt.timedelta(hours=hours, minutes=minutes, seconds=seconds) <= dt.timedelta(seconds=10)

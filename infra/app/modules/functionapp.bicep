@@ -86,7 +86,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 resource app 'Microsoft.Web/sites@2024-04-01' = {
   //checkov:skip=CKV_AZURE_222:The app must be reachable publicly: Event Grid delivers circuit-breaker events to it and operators call its HTTP API (function keys); no VNet/private endpoint in this template.
   //checkov:skip=CKV_AZURE_17:Incoming client certificates cannot be used: Event Grid's Azure Function delivery does not present one.
-  //checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero per demand; a timer-driven watchdog and event-driven rollouts need no always-ready instance.
+  //checkov:skip=CKV_AZURE_212:CKV_AZURE_212 reads siteConfig.numberOfWorkers, which Flex Consumption does not use; its equivalent, one always-ready instance for the durable group, is set in functionAppConfig.scaleAndConcurrency.alwaysReady.
   //checkov:skip=CKV_AZURE_213:App Service health check evicts unhealthy instances of a fixed pool; Flex Consumption instances are platform-managed and scale to zero, so the app exposes no health-check path.
   name: name
   location: location
@@ -123,6 +123,17 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         }
       }
       scaleAndConcurrency: {
+        // One always-ready instance for the `durable` group (orchestrators, activities, entities): Microsoft's
+        // guidance for Durable Functions on Flex Consumption, so a durable timer or an approval event resumes
+        // without a cold start after scale to zero. Paired with maxQueuePollingInterval 00:00:10 in host.json.
+        // https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-azure-storage-provider#flex-consumption-plan
+        // https://learn.microsoft.com/azure/azure-functions/flex-consumption-how-to#set-always-ready-instance-counts
+        alwaysReady: [
+          {
+            name: 'durable'
+            instanceCount: 1
+          }
+        ]
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
       }
