@@ -58,6 +58,14 @@ var tags = {
 }
 var functionAppName = 'func-breakerpanel-${token}'
 var deploymentContainerName = 'app-package-${take(token, 8)}'
+// The distinct workspace resource ids of the targets (union of arrays drops duplicates; ids compared lower-cased).
+var gatewayWorkspaceIds = union(
+  map(
+    filter(targets, target => startsWith(toLower(target.?logAnalyticsWorkspaceId ?? ''), '/subscriptions/')),
+    target => toLower(target.logAnalyticsWorkspaceId!)
+  ),
+  []
+)
 
 // ================ //
 // Modules          //
@@ -105,6 +113,23 @@ module apimAccess 'modules/apim-access.bicep' = [
     params: {
       apimServiceName: target.apimName
       principalId: identity.outputs.principalId
+      resourceCentricLogs: empty(target.?logAnalyticsWorkspaceId ?? '')
+    }
+  }
+]
+
+// One per distinct workspace (resource id) that receives a target's gateway logs, in that workspace's resource
+// group: the diagnostic setting's linked check on the workspace, and the watchdog's queries. A workspace given as
+// a GUID (customer id) cannot be resolved here: grant those two roles by hand (infra/README.md).
+module workspaceAccess 'modules/workspace-access.bicep' = [
+  for workspaceId in gatewayWorkspaceIds: {
+    name: 'breakerpanel-logs-${uniqueString(workspaceId)}'
+    scope: resourceGroup(split(workspaceId, '/')[2], split(workspaceId, '/')[4])
+    params: {
+      workspaceName: last(split(workspaceId, '/'))
+      principalId: identity.outputs.principalId
+      // identity.bicep already gives the app's own workspace Log Analytics Reader.
+      grantReader: workspaceId != toLower(monitoring.outputs.workspaceId)
     }
   }
 ]

@@ -60,7 +60,7 @@ def test_plan_is_flex_consumption_running_python_311() -> None:
     assert resources["app"]["config"]["identity"]["type"] == "UserAssigned"
 
 
-@pytest.mark.parametrize("module", ["identity.bicep", "apim-access.bicep"])
+@pytest.mark.parametrize("module", ["identity.bicep", "apim-access.bicep", "workspace-access.bicep"])
 def test_role_assignments_are_named_by_guid_and_grant_no_broad_role(module: str) -> None:
     parsed = _parse(APP / "modules" / module)
     role_ids = {name: entry["value"] for name, entry in parsed["variables"].items()}
@@ -71,10 +71,16 @@ def test_role_assignments_are_named_by_guid_and_grant_no_broad_role(module: str)
     }
     assert assignments
     for name, entry in assignments.items():
-        config = entry["config"]
+        config = entry["config"]["config"] if "condition" in entry["config"] else entry["config"]
         assert config["name"]["function"]["type"] == "guid", name
         assert config["properties"]["principalType"] == "ServicePrincipal", name
-        role_var = config["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+        role = config["properties"]["roleDefinitionId"]
+        if "operator" in role:
+            # A custom role of this module (its actions are checked in test_app_roles.py).
+            defined = parsed["resources"][role["operator"]["operands"]["operand_1"]]
+            assert defined["type"] == "Microsoft.Authorization/roleDefinitions", name
+            continue
+        role_var = role["function"]["parameters"]["resource_name_1"]
         assert role_ids[role_var] not in (OWNER, CONTRIBUTOR, USER_ACCESS_ADMIN), name
 
 
