@@ -4,12 +4,13 @@ import azure.durable_functions as df
 
 from activities.backends import bp as backend_activities
 from activities.deployments import bp as deployment_activities
+from activities.locks import bp as lock_activities
 from activities.watch import bp as watch_activities
 from orchestrators.rollout import bp as rollout_orchestrations
 from orchestrators.rollout_http import bp as rollout_http
 from orchestrators.watchdog import bp as watchdog
 
 app = df.DFApp()
-for blueprint in (rollout_http, rollout_orchestrations, deployment_activities, backend_activities,
+for blueprint in (rollout_http, rollout_orchestrations, deployment_activities, backend_activities, lock_activities,
                   watchdog, watch_activities):
     app.register_functions(blueprint)

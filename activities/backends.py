@@ -6,7 +6,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities.outcomes import Outcome, call_azure
+from activities.outcomes import Outcome, call_azure, reports_failures
 from activities.policy import refused
 from breakerpanel.azure.clients import apim_client
 from breakerpanel.settings import load_settings
@@ -23,6 +23,7 @@ def _raw_json(pipeline_response: Any, deserialized: Any, headers: Any) -> Any:
 
 
 @bp.activity_trigger(input_name="payload")
+@reports_failures
 def apim_read_backends(payload: dict[str, Any]) -> Outcome:
     """All backends of the target's APIM instance, each exactly as APIM answers a GET."""
     if (refusal := refused(payload, with_parameters=False)) is not None:
@@ -37,6 +38,10 @@ def apim_read_backends(payload: dict[str, Any]) -> Outcome:
             client.backend.get(group, service, name, api_version=BACKENDS_API_VERSION, cls=_raw_json)
             for name in names
         ]
+        for name, body in zip(names, bodies, strict=True):
+            if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
+                # JSON, but not a backend: read again rather than verify against it.
+                raise ValueError(f"the answer for backend {name!r} is not a backend body")
         return {"backends": bodies}
 
     return call_azure(action)

@@ -1,4 +1,4 @@
-"""ARM deployment activities: validate, what-if, start (or re-attach), read state, list failed operations.
+"""ARM deployment activities: validate, what-if, start (or re-attach), read state, cancel, list failed operations.
 
 Each takes and returns plain JSON. The template is read here, from the committed compiled ARM JSON, so it
 never travels through orchestration history. Before any call leaves, the payload is checked again (target
@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import azure.durable_functions as df
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from activities.outcomes import Outcome, call_azure
+from activities.outcomes import Outcome, call_azure, reports_failures
 from activities.policy import current_policy, refused
 from breakerpanel.azure.clients import deployments_client
+from breakerpanel.core.whatif import summarize_what_if
 from breakerpanel.settings import load_settings
 
 bp = df.Blueprint()
@@ -43,12 +44,14 @@ def _client(payload: dict[str, Any]) -> Any:
 
 
 @bp.activity_trigger(input_name="payload")
+@reports_failures
 def rollout_policy(payload: dict[str, Any]) -> Outcome:
     """The allowlist, backend hosts and four-eyes setting, as the settings give them now."""
     return current_policy()
 
 
 @bp.activity_trigger(input_name="payload")
+@reports_failures
 def arm_validate(payload: dict[str, Any]) -> Outcome:
     if (refusal := refused(payload, with_parameters=True)) is not None:
         return refusal
@@ -65,6 +68,7 @@ def arm_validate(payload: dict[str, Any]) -> Outcome:
 
 
 @bp.activity_trigger(input_name="payload")
+@reports_failures
 def arm_what_if(payload: dict[str, Any]) -> Outcome:
     if (refusal := refused(payload, with_parameters=True)) is not None:
         return refusal
@@ -74,7 +78,8 @@ def arm_what_if(payload: dict[str, Any]) -> Outcome:
         result = _client(payload).deployments.begin_what_if(
             payload["target"]["resourceGroup"], payload["deploymentName"], body
         ).result()
-        return {"whatIf": result.as_dict()}
+        # Summarised here: the raw result (~16 KB for three backends) never enters orchestration history.
+        return {"whatIf": summarize_what_if(result.as_dict()).to_dict(), "summarized": True}
 
     return call_azure(action)
 
@@ -94,6 +99,7 @@ def _state(deployment: Any) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
+@reports_failures
 def arm_start_deployment(payload: dict[str, Any]) -> Outcome:
     """Submit the deployment, or re-attach to it when this activity runs again for the same rollout.
 
@@ -133,6 +139,7 @@ def _values(parameters: dict[str, Any] | None) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
+@reports_failures
 def arm_rollback_point(payload: dict[str, Any]) -> Outcome:
     """The latest deployment of this target's gateway that the app can trust, as the state to return to.
 
@@ -175,6 +182,7 @@ def arm_rollback_point(payload: dict[str, Any]) -> Outcome:
 
 
 @bp.activity_trigger(input_name="payload")
+@reports_failures
 def arm_deployment_state(payload: dict[str, Any]) -> Outcome:
     if (refusal := refused(payload, with_parameters=False)) is not None:
         return refusal
@@ -187,6 +195,7 @@ def arm_deployment_state(payload: dict[str, Any]) -> Outcome:
 
 
 @bp.activity_trigger(input_name="payload")
+@reports_failures
 def arm_failed_operations(payload: dict[str, Any]) -> Outcome:
     if (refusal := refused(payload, with_parameters=False)) is not None:
         return refusal
@@ -201,5 +210,38 @@ def arm_failed_operations(payload: dict[str, Any]) -> Outcome:
             if ((op.as_dict().get("properties") or {}).get("provisioningState")) == "Failed"
         ]
         return {"operations": failed}
+
+    return call_azure(action)
+
+
+@bp.activity_trigger(input_name="payload")
+@reports_failures
+def arm_cancel_deployment(payload: dict[str, Any]) -> Outcome:
+    """Ask ARM to cancel the deployment, then read its state.
+
+    ARM cancels only an Accepted or Running deployment (then Canceled, resources left partially deployed);
+    one already terminal answers 409 DeploymentCannotBeCancelled, which here is no failure: the state read
+    afterwards says where it ended. A deployment that does not exist (never submitted) is reported as such.
+    """
+    if (refusal := refused(payload, with_parameters=False)) is not None:
+        return refusal
+
+    def action() -> dict[str, Any]:
+        client = _client(payload)
+        group, name = payload["target"]["resourceGroup"], payload["deploymentName"]
+        try:
+            existing = client.deployments.get(group, name)
+        except ResourceNotFoundError:
+            return {"provisioningState": None, "exists": False, "cancelRequested": False}
+        if str(_state(existing).get("provisioningState")) in TERMINAL_STATES:
+            return {"exists": True, "cancelRequested": False, **_state(existing)}
+        try:
+            client.deployments.cancel(group, name)
+            requested = True
+        except HttpResponseError as exc:
+            if exc.status_code != 409:
+                raise
+            requested = False  # it reached a terminal state between the read and the cancel
+        return {"exists": True, "cancelRequested": requested, **_state(client.deployments.get(group, name))}
 
     return call_azure(action)

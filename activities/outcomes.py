@@ -1,24 +1,50 @@
-"""How an activity reports an Azure call: never by raising for an Azure error, always as data.
+"""How an activity reports an Azure call: never by raising, always as data.
 
 The orchestrator needs the HTTP status, the ARM error and the Retry-After to decide — in the pure core —
-whether to retry after a durable timer or stop; an exception would reach it as a flat message.
+whether to retry after a durable timer or stop; an exception would reach it as a flat message and, worse,
+fail every orchestration up the chain (no diagnosis, no rollback, no verify, a deployment left unwatched).
+So `call_azure` and `reports_failures` turn every exception into a classified outcome:
+
+- an HTTP error with an ARM error body: its code, status and Retry-After (core/retry.py decides);
+- an answer that cannot be read — an empty or HTML 200, JSON cut short, a body of the wrong shape — is
+  `UnreadableResponse`, transient: every call here is a read or re-reads state before writing, so another
+  try is safe, and only another try can tell what the service did;
+- no answer at all (refused, reset, timed out): transient;
+- authentication (401, a credential that cannot get a token) and authorization (403): permanent, with the fix;
+- anything else (a bug here): permanent `ActivityFailed`, with its type and message.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from azure.core.exceptions import (
+    ClientAuthenticationError,
+    DecodeError,
+    DeserializationError,
     HttpResponseError,
     IncompleteReadError,
     ServiceRequestError,
     ServiceResponseError,
 )
 
-from breakerpanel.core.retry import classify_failure
+from breakerpanel.core.retry import classify_failure, failure_fix
 
 Outcome = dict[str, Any]
+_log = logging.getLogger(__name__)
+# Exceptions that mean "the answer came but could not be read as what it should be".
+_UNREADABLE = (DecodeError, DeserializationError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError,
+               AttributeError, ValueError)
+_MESSAGE_CHARS = 500
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:_MESSAGE_CHARS]
 
 
 def _error_envelope(exc: HttpResponseError) -> dict[str, Any]:
@@ -27,7 +53,7 @@ def _error_envelope(exc: HttpResponseError) -> dict[str, Any]:
     if response is not None:
         try:
             body = response.json()
-        except (ValueError, TypeError, AttributeError):
+        except Exception:  # an HTML or empty error page: the status is all there is
             body = None
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
             return body["error"]
@@ -36,30 +62,64 @@ def _error_envelope(exc: HttpResponseError) -> dict[str, Any]:
     return {"code": code, "message": getattr(error, "message", None) or exc.message or str(exc)}
 
 
-def failure(exc: Exception) -> Outcome:
-    # A body cut off mid-response is an HttpResponseError carrying the 2xx status it began with: the call
-    # may or may not have taken effect, and only another try (which re-reads state first) can tell.
-    if isinstance(exc, HttpResponseError) and exc.status_code is not None and not isinstance(exc, IncompleteReadError):
-        error = _error_envelope(exc)
-        retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
-        status: int | None = exc.status_code
-    else:
-        # Connection refused, reset or broken mid-response: nothing came back, so it is worth another try.
-        error = {"code": type(exc).__name__, "message": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
-        retry_after = None
-        status = None
-    verdict = classify_failure(status, str(error.get("code") or ""), retry_after)
-    return {
+def _classified(status: int | None, error: dict[str, Any], retry_after: str | None, *,
+                kind: str | None = None) -> Outcome:
+    verdict = classify_failure(status, str(error.get("code") or ""), retry_after, kind=kind)
+    outcome: Outcome = {
         "outcome": "transient" if verdict.transient else "permanent",
         "status": status,
         "error": error,
         "retryAfterSeconds": verdict.retry_after_seconds,
     }
+    fix = failure_fix(status, str(error.get("code") or ""), kind=kind)
+    if fix:
+        outcome["fix"] = fix
+    return outcome
+
+
+def failure(exc: BaseException) -> Outcome:
+    status = getattr(exc, "status_code", None) if isinstance(exc, HttpResponseError) else None
+    if isinstance(exc, ClientAuthenticationError) and status is None:
+        # No token at all: the credential (managed identity, AZURE_CLIENT_ID) is the problem, not Azure.
+        return _classified(None, {"code": "CredentialUnavailable", "message": _first_line(exc)}, None,
+                           kind="credential")
+    if isinstance(exc, (DecodeError, DeserializationError)) or (
+        isinstance(exc, HttpResponseError) and status is not None and 200 <= status < 300
+        and not isinstance(exc, IncompleteReadError)
+    ):
+        return _classified(status, {"code": "UnreadableResponse", "message": _first_line(exc),
+                                    "type": type(exc).__name__}, None, kind="unreadable")
+    if isinstance(exc, HttpResponseError) and status is not None and not isinstance(exc, IncompleteReadError):
+        retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
+        return _classified(status, _error_envelope(exc), retry_after)
+    if isinstance(exc, (HttpResponseError, ServiceRequestError, ServiceResponseError)):
+        # Connection refused, reset, timed out or broken mid-response: nothing usable came back.
+        return _classified(None, {"code": type(exc).__name__, "message": _first_line(exc)}, None)
+    if isinstance(exc, _UNREADABLE):
+        # A body that parsed but is not what the API documents (a field missing, a list for an object).
+        return _classified(status, {"code": "UnreadableResponse", "message": _first_line(exc),
+                                    "type": type(exc).__name__}, None, kind="unreadable")
+    _log.exception("activity failed unexpectedly")
+    return _classified(None, {"code": "ActivityFailed", "message": f"{type(exc).__name__}: {_first_line(exc)}"},
+                       None, kind="bug")
 
 
 def call_azure(action: Callable[[], dict[str, Any]]) -> Outcome:
     try:
         result = action()
-    except (HttpResponseError, ServiceRequestError, ServiceResponseError) as exc:
+    except Exception as exc:  # every failure is data for the orchestrator; see the module docstring
         return failure(exc)
     return {"outcome": "ok", **result}
+
+
+def reports_failures(activity: Callable[[dict[str, Any]], Outcome]) -> Callable[[dict[str, Any]], Outcome]:
+    """Wrap an activity so that nothing it raises (settings, the allowlist check, a client factory) escapes."""
+
+    @functools.wraps(activity)
+    def wrapper(payload: dict[str, Any]) -> Outcome:
+        try:
+            return activity(payload)
+        except Exception as exc:
+            return failure(exc)
+
+    return wrapper

@@ -2,6 +2,12 @@
 
 Orchestrators here only yield: every decision is a pure function of breakerpanel.core, every Azure call an
 activity that reports failures as data. Time comes from the orchestration context, never the clock.
+
+Cancel: every orchestration of a rollout listens for flow.CANCEL_EVENT while it waits (timers, children,
+approval). POST /api/rollouts/{id}/cancel raises it on the rollout and on each child (their ids are explicit
+and in the plan). The rollout then starts no new wave; a poller asks ARM to cancel its deployment and waits
+for it to stop; each target reports what APIM holds afterwards. The per-target lock is released last, and
+kept (inDoubt) for any deployment whose state could not be learned.
 """
 
 from __future__ import annotations
@@ -11,9 +17,11 @@ from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
+from azure.durable_functions.models.Task import TaskState
 
 from activities.backends import apim_read_backends
 from activities.deployments import (
+    arm_cancel_deployment,
     arm_deployment_state,
     arm_failed_operations,
     arm_rollback_point,
@@ -22,6 +30,7 @@ from activities.deployments import (
     arm_what_if,
     rollout_policy,
 )
+from activities.locks import rollout_lock_targets
 from breakerpanel.core import rollout_flow as flow
 
 bp = df.Blueprint()
@@ -33,46 +42,117 @@ Task = Any
 Context = df.DurableOrchestrationContext
 
 
+def observe(context: Context, cancel: Task, task: Task) -> Generator[Task, Any, Any]:
+    """Wait for `task`, noticing a cancel that arrives meanwhile (then `cancel.is_completed`), and still
+    return `task`'s own result: an activity already sent is always waited for, never abandoned."""
+    if not cancel.is_completed:
+        yield context.task_any([task, cancel])
+    if not task.is_completed:
+        result = yield task
+        return result
+    if task.state is TaskState.FAILED:
+        raise task.result if isinstance(task.result, BaseException) else RuntimeError(str(task.result))
+    return task.result
+
+
+def wait(context: Context, cancel: Task | None, seconds: float) -> Generator[Task, Any, None]:
+    timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=seconds))
+    if cancel is None or cancel.is_completed:
+        yield timer
+        return
+    yield context.task_any([timer, cancel])
+    if not timer.is_completed:
+        timer.cancel()
+
+
 def call_with_retry(
-    context: Context, activity: Any, payload: dict[str, Any], attempts: int
+    context: Context, activity: Any, payload: dict[str, Any], attempts: int, cancel: Task | None = None
 ) -> Generator[Task, Any, dict]:
-    """Call an activity; on a transient outcome wait (durable timer, Retry-After honoured) and call again."""
+    """Call an activity; on a transient outcome wait (durable timer, Retry-After honoured) and call again.
+
+    With `cancel`, a cancel during a wait ends the retries: the last outcome is returned, marked cancelled.
+    """
     attempt = 0
     while True:
-        outcome: dict[str, Any] = yield context.call_activity(activity, payload)
+        task = context.call_activity(activity, payload)
+        outcome: dict[str, Any] = (yield task) if cancel is None else (yield from observe(context, cancel, task))
         delay = flow.retry_after(outcome, attempt, attempts)
         if delay is None:
             return outcome
-        yield context.create_timer(context.current_utc_datetime + timedelta(seconds=delay))
+        yield from wait(context, cancel, delay)
+        if cancel is not None and cancel.is_completed:
+            return {**outcome, "cancelled": True}
         attempt += 1
+
+
+def children(
+    context: Context, cancel: Task, name: str, jobs: list[dict[str, Any]], role: str
+) -> Generator[Task, Any, list[dict[str, Any]]]:
+    """Run one child per job under its explicit id; wait for every one (a cancel is noticed, not a reason to
+    stop waiting: the children stop their own work). A child that fails is reported as data."""
+    tasks = [context.call_sub_orchestrator(name, job, job["instanceId"]) for job in jobs]
+    try:
+        yield from observe(context, cancel, context.task_all(tasks))
+    except Exception:  # one child failed; the others' results still count
+        for task in tasks:
+            if not task.is_completed:
+                try:  # noqa: SIM105 - a generator's yield, kept explicit
+                    yield task
+                except Exception:
+                    pass
+    return [task.result if task.state is TaskState.SUCCEEDED
+            else flow.child_failed(job, role, str(task.result)) for task, job in zip(tasks, jobs, strict=True)]
 
 
 @bp.orchestration_trigger(context_name="context")
 def deployment_poller(context: Context) -> Generator[Task, Any, dict]:
-    """Poll one deployment until it is terminal or its deadline passes; continue-as-new every few polls."""
+    """Watch one deployment until terminal; at the deadline or on a cancel, cancel it in ARM and wait for it to
+    stop; when its state cannot be learned, say so (unknown). Continue-as-new every few polls."""
     spec: dict[str, Any] = context.get_input()
-    polls = int(spec.get("polls", 0))
+    cancel = context.wait_for_external_event(flow.CANCEL_EVENT)
     for _ in range(POLLS_PER_GENERATION):
-        state = yield from call_with_retry(context, arm_deployment_state, spec["call"], spec["attempts"])
-        polls += 1
-        verdict = flow.poll_verdict(state, context.current_utc_datetime, spec["deadline"])
-        if verdict["done"]:
-            return {**state, "polls": polls, "timedOut": verdict["timedOut"]}
-        delay = flow.next_poll_delay(polls, state)
-        yield context.create_timer(context.current_utc_datetime + timedelta(seconds=delay))
-    context.continue_as_new({**spec, "polls": polls})
+        if spec.get("mode") == "stop":
+            outcome = yield from call_with_retry(context, arm_cancel_deployment, spec["call"], spec["attempts"])
+            step = flow.after_cancel_request(spec, outcome, context.current_utc_datetime)
+            if "done" in step:
+                return step["done"]
+            spec = step["spec"]
+            continue
+        listening = cancel if spec.get("mode") == "watch" else None
+        state = yield from call_with_retry(context, arm_deployment_state, spec["call"], spec["attempts"], listening)
+        spec = {**spec, "polls": int(spec.get("polls", 0)) + 1}
+        decision = flow.poll_decision(spec, state, context.current_utc_datetime, cancelled=cancel.is_completed,
+                                      cancel_event=cancel.result if cancel.is_completed else None)
+        if "done" in decision:
+            return decision["done"]
+        if "spec" in decision:
+            spec = decision["spec"]
+            continue
+        yield from wait(context, listening, decision["wait"])
+    context.continue_as_new(spec)
     return {}
 
 
 @bp.orchestration_trigger(context_name="context")
 def target_preflight(context: Context) -> Generator[Task, Any, dict]:
-    """ARM validate, then what-if, for one target."""
+    """ARM validate, then what-if, for one target (a cancel skips what is left)."""
     spec: dict[str, Any] = context.get_input()
-    validated = yield from call_with_retry(context, arm_validate, spec["call"], spec["attempts"])
-    if validated.get("outcome") != "ok":
-        return {"validate": validated, "whatIf": None}
-    what_if = yield from call_with_retry(context, arm_what_if, spec["call"], spec["attempts"])
-    return {"validate": validated, "whatIf": what_if}
+    cancel = context.wait_for_external_event(flow.CANCEL_EVENT)
+    validated = yield from call_with_retry(context, arm_validate, spec["call"], spec["attempts"], cancel)
+    if validated.get("outcome") != "ok" or cancel.is_completed:
+        return {"validate": validated, "whatIf": None, "cancelled": cancel.is_completed}
+    what_if = yield from call_with_retry(context, arm_what_if, spec["call"], spec["attempts"], cancel)
+    return {"validate": validated, "whatIf": what_if, "cancelled": cancel.is_completed}
+
+
+def _poll(context: Context, job: dict[str, Any], call: dict[str, Any], child: str, **mode: Any
+          ) -> Generator[Task, Any, dict]:
+    try:
+        final = yield context.call_sub_orchestrator(
+            "deployment_poller", flow.poller_input(job, call, context.current_utc_datetime, **mode), child)
+    except Exception as exc:  # the poller should never fail; if it does, the state is unknown
+        return {"outcome": "permanent", "unknown": f"its poller ended without a result ({str(exc)[:300]})"}
+    return final
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -80,58 +160,104 @@ def target_deploy(context: Context) -> Generator[Task, Any, dict]:
     """Deploy one target, poll it; on failure diagnose it and put back its last good state; verify APIM."""
     job: dict[str, Any] = context.get_input()
     call, attempts = job["call"], job["attempts"]
+    cancel = context.wait_for_external_event(flow.CANCEL_EVENT)
     point: dict[str, Any] | None = None
     if job["rollback"]:
         # Found before deploying: afterwards the newest good deployment could be this one.
-        point = yield from call_with_retry(context, arm_rollback_point, call, attempts)
-    started = yield from call_with_retry(context, arm_start_deployment, call, attempts)
-    if started.get("outcome") != "ok":
-        return flow.target_result(job, started=started)
-    final = yield context.call_sub_orchestrator(
-        "deployment_poller", flow.poller_input(job, call, context.current_utc_datetime)
-    )
+        point = yield from call_with_retry(context, arm_rollback_point, call, attempts, cancel)
+    if cancel.is_completed:
+        return flow.target_result(job, started=None, cancel=cancel.result)
+    started = yield from call_with_retry(context, arm_start_deployment, call, attempts, cancel)
+    poller_id = job.get("pollerId") or f"{context.instance_id}-poll"
+    if started.get("outcome") == "ok" and cancel.is_completed:
+        # Submitted, and a cancel came meanwhile (its poller did not exist yet to hear it): stop it at once.
+        final = yield from _poll(context, job, call, poller_id, mode="stop", reason="cancelled")
+    elif started.get("outcome") == "ok":
+        final = yield from _poll(context, job, call, poller_id)
+    elif started.get("outcome") == "permanent" and not started.get("cancelled"):
+        return flow.target_result(job, started=started)  # ARM refused the PUT: no deployment exists
+    else:
+        # The PUT may have landed (an answer lost, a cancel mid-retry): stop whatever exists under the name.
+        final = yield from _poll(context, job, call, poller_id, mode="stop",
+                                 reason="cancelled" if cancel.is_completed else "submit")
     operations: dict[str, Any] | None = None
     rollback: dict[str, Any] | None = None
-    if final.get("provisioningState") == "Failed":
+    if final.get("provisioningState") == "Failed" and not final.get("stop"):
         operations = yield from call_with_retry(context, arm_failed_operations, call, attempts)
         rollback_call = flow.rollback_call(job, point)
-        if rollback_call is not None:
+        if rollback_call is not None and not cancel.is_completed:
             # The committed template with the point's re-validated parameters: what-if first, shown in the
             # result, then the same deploy activity (and its checks) as any rollout.
             rollback_what_if = yield from call_with_retry(context, arm_what_if, rollback_call, attempts)
             rollback_started = yield from call_with_retry(context, arm_start_deployment, rollback_call, attempts)
             rollback_final = None
             if rollback_started.get("outcome") == "ok":
-                rollback_final = yield context.call_sub_orchestrator(
-                    "deployment_poller", flow.poller_input(job, rollback_call, context.current_utc_datetime)
-                )
+                rollback_final = yield from _poll(context, job, rollback_call,
+                                                  job.get("rollbackPollerId") or f"{context.instance_id}-rbpoll")
             rollback = flow.rollback_report(rollback_call, rollback_what_if, rollback_started, rollback_final)
-    read = yield from call_with_retry(context, apim_read_backends, {"target": call["target"]}, attempts)
+    read = None
+    if not final.get("unknown") and final.get("exists") is not False and not (rollback or {}).get("unknown"):
+        read = yield from call_with_retry(context, apim_read_backends, {"target": call["target"]}, attempts)
     return flow.target_result(
         job, started=started, final=final, operations=operations, point=point, rollback=rollback, read=read
     )
 
 
+def _release(context: Context, plan: dict[str, Any], result: dict[str, Any]) -> Generator[Task, Any, dict]:
+    """Free the targets — except those where ARM may still be deploying, which stay held (inDoubt)."""
+    hold: dict[str, list[dict[str, Any]]] = {}
+    for entry in (result.get("targets") or {}).values():
+        held = flow.held_deployments(entry.get("result") or {})
+        if held:
+            hold[flow.target_lock.key_for(entry["target"])] = held
+    payload = {"op": "release", "holder": context.instance_id, "rolloutId": plan["rolloutId"],
+               "keys": plan.get("lockKeys") or [], "hold": hold, "at": flow.iso(context.current_utc_datetime)}
+    released = yield from call_with_retry(context, rollout_lock_targets, payload, plan.get("attempts", 8))
+    return released
+
+
 @bp.orchestration_trigger(context_name="context")
 def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
     spec: dict[str, Any] = context.get_input()
+    cancel = context.wait_for_external_event(flow.CANCEL_EVENT)
     # The allowlist, backend hosts and four-eyes setting as the settings say now: the input is validated
     # again here, whoever started this orchestration and with whatever input.
-    policy = yield context.call_activity(rollout_policy, {})
+    policy = yield from observe(context, cancel, context.call_activity(rollout_policy, {}))
     problems = flow.admit(spec, policy)
+    plan: dict[str, Any] = {}
+    if not problems:
+        # The plan the starter computed and passed in: names and parameters never change on a replay by newer
+        # code. An input without one (an older start) is planned here, once.
+        plan = spec.get("plan") or flow.plan(spec, policy, context.instance_id)
+        problems = flow.plan_problems(plan, spec, policy, context.instance_id)
+    if not problems:
+        lock = yield from call_with_retry(context, rollout_lock_targets, {
+            "op": "confirm", "holder": context.instance_id, "rolloutId": plan["rolloutId"],
+            "keys": plan["lockKeys"], "at": flow.iso(context.current_utc_datetime)}, 8)
+        problems = flow.lock_problems(lock)
     if problems:
         result = flow.refused(spec, problems, context.current_utc_datetime)
         context.set_custom_status(result)
         return result
-    plan = flow.plan(spec, policy)
     progress = flow.start_progress(plan, context.current_utc_datetime)
     context.set_custom_status(flow.status_view(progress))
+
+    def noticed(progress: dict[str, Any]) -> dict[str, Any]:
+        if cancel.is_completed and progress.get("cancel") is None:
+            progress = flow.cancel_requested(progress, cancel.result, context.current_utc_datetime)
+            context.set_custom_status(flow.status_view(progress))
+        return progress
+
     for wave in plan["waves"]:
+        progress = noticed(progress)
+        if progress.get("cancel") is not None:
+            break
         progress = flow.enter_phase(progress, wave["number"], "preflight", context.current_utc_datetime)
         context.set_custom_status(flow.status_view(progress))
-        preflights = yield context.task_all(
-            [context.call_sub_orchestrator("target_preflight", job) for job in wave["preflight"]]
-        )
+        preflights = yield from children(context, cancel, "target_preflight", wave["preflight"], "preflight")
+        progress = noticed(progress)
+        if progress.get("cancel") is not None:
+            break
         progress = flow.after_preflight(plan, progress, wave, preflights, context.current_utc_datetime)
         context.set_custom_status(flow.status_view(progress))
         if flow.halted(progress):
@@ -148,7 +274,10 @@ def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
             while decision is None:
                 # This wave's own event: an answer for another wave can never be read here.
                 answer = context.wait_for_external_event(gate["event"])
-                winner = yield context.task_any([answer, timeout])
+                winner = yield context.task_any([answer, timeout, cancel])
+                if winner == cancel:
+                    timeout.cancel()
+                    break
                 if winner != answer:
                     decision = flow.approval_decision(
                         None, timed_out=True, timeout_seconds=plan["approvalTimeoutSeconds"]
@@ -161,6 +290,9 @@ def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
                 else:
                     progress = flow.note_ignored_answer(progress, verdict["ignored"], context.current_utc_datetime)
                     context.set_custom_status(flow.status_view(progress))
+            progress = noticed(progress)
+            if decision is None:
+                break
             progress = flow.after_gate(progress, wave, decision, context.current_utc_datetime)
             context.set_custom_status(flow.status_view(progress))
             if flow.halted(progress):
@@ -168,13 +300,17 @@ def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
 
         progress = flow.enter_phase(progress, wave["number"], "deploying", context.current_utc_datetime)
         context.set_custom_status(flow.status_view(progress))
-        results = yield context.task_all(
-            [context.call_sub_orchestrator("target_deploy", job) for job in wave["deploy"]]
-        )
+        results = yield from children(context, cancel, "target_deploy", wave["deploy"], "deploy")
+        progress = noticed(progress)
         progress = flow.after_deploy(progress, wave, results, context.current_utc_datetime)
         context.set_custom_status(flow.status_view(progress))
         if flow.halted(progress):
             break
+    progress = noticed(progress)
+    if progress.get("cancel") is not None:
+        progress = flow.after_cancel(progress, context.current_utc_datetime)
     result = flow.finish(progress, context.current_utc_datetime)
+    released = yield from _release(context, plan, result)
+    result = flow.note_release(result, released)
     context.set_custom_status(flow.status_view(result))
     return result

@@ -1,9 +1,17 @@
-"""The rollout's HTTP API: start, read, approve, reject, terminate.
+"""The rollout's HTTP API: start, read, approve, reject, cancel, release.
 
-POST /api/rollouts                      validate completely, then start (202) — or 400 / 409
+POST /api/rollouts                      validate completely, take the per-target lock, start (202) — or 400 / 409
 GET  /api/rollouts/{id}                 a readable summary of the rollout
 POST /api/rollouts/{id}/approve|reject  answer the approval gate
-POST /api/rollouts/{id}/terminate       stop it (ARM deployments already submitted keep running)
+POST /api/rollouts/{id}/cancel          cancel it: no new wave starts, in-flight ARM deployments are cancelled
+                                        and waited for, and the result reports what APIM holds afterwards
+POST /api/rollouts/{id}/terminate       the same as cancel (a Durable terminate would not reach the children
+                                        nor stop ARM, and would leave the target locked)
+POST /api/rollouts/{id}/release         free a target an ended rollout kept held because a deployment's state
+                                        could not be learned (after a person checked it in ARM)
+
+Every rollout is recorded under its own instance id; one rollout per target is the lock's job
+(breakerpanel/core/target_lock.py): created atomically before the orchestration starts, released by it last.
 
 Function keys guard every route. With BREAKERPANEL_AUTH=easyAuth (the default) the caller must also be a
 principal App Service Authentication vouches for (only while the platform says it is on) holding the route's
@@ -24,13 +32,19 @@ from urllib.parse import urlsplit
 import azure.durable_functions as df
 import azure.functions as func
 
+from activities.policy import current_policy
+from breakerpanel import rollout_lock
 from breakerpanel.core import rollout_api as api
+from breakerpanel.core import target_lock
 from breakerpanel.core.caller import Caller, authorize, display, same_person
 from breakerpanel.core.gate import approval_event
 from breakerpanel.core.naming import new_rollout_id
 from breakerpanel.core.request import bad_request_body, check_rollout_request, read_json_body
+from breakerpanel.core.rollout_flow import CANCEL_EVENT
 from breakerpanel.core.summary import redact
 from breakerpanel.settings import Settings, SettingsError, load_settings
+from breakerpanel.store.base import StoreUnavailableError
+from breakerpanel.store.factory import open_store
 from breakerpanel.targets import load_targets
 
 bp = df.Blueprint()
@@ -123,15 +137,34 @@ async def _status(client: df.DurableOrchestrationClient, instance_id: str) -> di
 
 def _in_progress(req: func.HttpRequest, conflict: dict[str, Any]) -> func.HttpResponse:
     # The app's own status URL for that rollout, on the origin the caller reached.
-    links = api.rollout_links(_origin(req), conflict["instanceId"])
+    links = api.rollout_links(_origin(req), conflict["holder"])
+    target = conflict["key"].removeprefix(target_lock.PREFIX)
     return _error(
         409,
-        "RolloutInProgress",
-        f"rollout {conflict['instanceId']} is still {conflict['runtimeStatus']} on "
-        f"{', '.join(conflict['overlap'])}; wait for it, or terminate it, before starting another",
-        instanceId=conflict["instanceId"],
+        conflict["code"],
+        f"{target}: {conflict['why']}; wait for it, or cancel it, before starting another",
+        instanceId=conflict["holder"],
         statusUri=links["status"],
     )
+
+
+async def _status_of(client: df.DurableOrchestrationClient, instance_id: str) -> tuple[str | None, list[str]]:
+    """A lock holder's runtime status and its children still running (their ids are in its input's plan)."""
+    status = await _status(client, instance_id)
+    if status is None:
+        return None, []
+    active = []
+    for child in api.child_ids(_input_of(status)):
+        child_status = await _status(client, child)
+        if child_status is not None and child_status["runtimeStatus"] in _ACTIVE_NAMES:
+            active.append(child)
+    return status["runtimeStatus"], active
+
+
+def _store_unavailable(exc: Exception) -> func.HttpResponse:
+    _log.error("rollout API could not reach the lock store: %s", exc)
+    return _error(503, "StoreUnavailable", "the per-target lock could not be read or written; nothing was started "
+                  "(check BREAKERPANEL_STORE and the storage account), then try again", retryAfterSeconds=30)
 
 
 @bp.route(route="rollouts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -153,29 +186,35 @@ async def start_rollout(req: func.HttpRequest, client: df.DurableOrchestrationCl
     check = check_rollout_request(body, [entry.target for entry in allowed], backend_hosts=settings.backend_hosts)
     if check.request is None:
         return _json(400, bad_request_body(check.errors))
-
-    instance_id = api.instance_id_for(check.request)
-    # The instance's own status first: a status query pages, and the SDK does not follow its continuation.
-    own = await _status(client, instance_id)
-    targets = ["/".join(t.key) for t in check.request.targets]
-    if own is not None and own["runtimeStatus"] in _ACTIVE_NAMES:
-        return _in_progress(req, {**own, "overlap": targets})
-    running = [_status_dict(s) for s in await client.get_status_by(runtime_status=_ACTIVE)]
-    conflict = api.conflicting_rollout(check.request, running, ORCHESTRATOR)
-    if conflict is not None:
-        return _in_progress(req, conflict)
+    policy = current_policy()
+    if policy.get("outcome") != "ok":
+        return _error(500, "Misconfigured", str((policy.get("error") or {}).get("message")))
 
     now = datetime.now(UTC)
     rollout_id = new_rollout_id(now, uuid.uuid4().hex)
-    spec = api.orchestration_input(rollout_id, check.request, allowed, settings, started_by.to_dict(), now)
+    instance_id = api.rollout_instance_id(rollout_id)
+    # The plan (names, parameters, child ids) is computed here, once, and travels in the input.
+    spec = api.orchestration_input(rollout_id, check.request, allowed, settings, started_by.to_dict(), now,
+                                   policy=policy, instance_id=instance_id)
     try:
-        await client.start_new(ORCHESTRATOR, instance_id, spec)
-    except Exception as exc:  # the client raises bare Exception for any refusal of the task hub
-        # Another POST for the same target won the race between the check above and this start.
-        racing = await _status(client, instance_id)
-        if racing is not None and racing["runtimeStatus"] in _ACTIVE_NAMES:
-            return _in_progress(req, {**racing, "overlap": targets})
-        raise RuntimeError(f"the task hub refused to start rollout {instance_id}") from exc
+        store = open_store()
+    except SettingsError as exc:
+        return _misconfigured(exc)
+    try:
+        # Atomic: the lock record is created or it is not. Two POSTs for one target: one 202, one 409.
+        conflict = await rollout_lock.acquire(store, spec["plan"]["lockKeys"], instance_id, rollout_id, now,
+                                              lambda holder: _status_of(client, holder))
+        if conflict is not None:
+            return _in_progress(req, conflict)
+        try:
+            await client.start_new(ORCHESTRATOR, instance_id, spec)
+        except Exception as exc:  # the client raises bare Exception for any refusal of the task hub
+            rollout_lock.release(store, spec["plan"]["lockKeys"], instance_id)
+            raise RuntimeError(f"the task hub refused to start rollout {instance_id}") from exc
+    except StoreUnavailableError as exc:
+        return _store_unavailable(exc)
+    finally:
+        store.close()
     links = api.rollout_links(_origin(req), instance_id)
     body_out = {
         "instanceId": instance_id,
@@ -264,9 +303,7 @@ async def reject_rollout(req: func.HttpRequest, client: df.DurableOrchestrationC
     return await _answer_gate(req, client, approved=False)
 
 
-@bp.route(route="rollouts/{instance_id}/terminate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@bp.durable_client_input(client_name="client")
-async def terminate_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+async def _cancel(req: func.HttpRequest, client: df.DurableOrchestrationClient, verb: str) -> func.HttpResponse:
     found = await _existing_rollout(req, client, "approver")
     if isinstance(found, func.HttpResponse):
         return found
@@ -274,5 +311,63 @@ async def terminate_rollout(req: func.HttpRequest, client: df.DurableOrchestrati
     instance_id = status["instanceId"]
     if status["runtimeStatus"] not in _ACTIVE_NAMES:
         return _error(409, "RolloutFinished", f"rollout {instance_id} is already {status['runtimeStatus']}")
-    await client.terminate(instance_id, f"terminated by {display(by.to_dict())}")
-    return _json(202, {"instanceId": instance_id, "terminatedBy": by.to_dict()})
+    reason = api.comment_from(req.get_body())
+    event = {"by": by.to_dict(), "reason": reason or f"{verb} by {display(by.to_dict())}"}
+    reached = [instance_id]
+    await client.raise_event(instance_id, CANCEL_EVENT, event)
+    # Every child that exists and runs hears it too; a child started after this call is stopped by its parent
+    # (which no longer starts waves, and starts a poller in "stop" mode for a deployment submitted meanwhile).
+    for child in api.child_ids(_input_of(status)):
+        child_status = await _status(client, child)
+        if child_status is None or child_status["runtimeStatus"] not in _ACTIVE_NAMES:
+            continue
+        try:
+            await client.raise_event(child, CANCEL_EVENT, event)
+            reached.append(child)
+        except Exception:  # it finished between the read and the event: nothing to stop
+            continue
+    links = api.rollout_links(_origin(req), instance_id)
+    return _json(202, {"instanceId": instance_id, "cancelledBy": by.to_dict(), f"{verb}By": by.to_dict(),
+                       "reached": reached, "statusUri": links["status"],
+                       "note": "the rollout stops its deployments and then ends as cancelled; read the status "
+                               "for what APIM holds afterwards"}, headers={"Location": links["status"]})
+
+
+@bp.route(route="rollouts/{instance_id}/cancel", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def cancel_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    return await _cancel(req, client, "cancelled")
+
+
+@bp.route(route="rollouts/{instance_id}/terminate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def terminate_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    return await _cancel(req, client, "terminated")
+
+
+@bp.route(route="rollouts/{instance_id}/release", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def release_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Free the targets an ended rollout kept held (inDoubt), once a person has checked the deployment."""
+    found = await _existing_rollout(req, client, "approver")
+    if isinstance(found, func.HttpResponse):
+        return found
+    status, by, _ = found
+    instance_id = status["instanceId"]
+    if status["runtimeStatus"] in _ACTIVE_NAMES:
+        return _error(409, "RolloutRunning", f"rollout {instance_id} is still running: cancel it instead")
+    plan = _input_of(status).get("plan") or {}
+    keys = list(plan.get("lockKeys") or [])
+    try:
+        store = open_store()
+    except SettingsError as exc:
+        return _misconfigured(exc)
+    try:
+        rollout_lock.release(store, keys, instance_id)
+    except StoreUnavailableError as exc:
+        return _store_unavailable(exc)
+    finally:
+        store.close()
+    _log.warning("rollout %s: targets released by %s", instance_id, display(by.to_dict()))
+    return _json(200, {"instanceId": instance_id, "releasedBy": by.to_dict(),
+                       "targets": [k.removeprefix(target_lock.PREFIX) for k in keys]})

@@ -13,7 +13,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from twin.errors import TwinError
-from twin.faults import FaultRule, Faults
+from twin.faults import CARRIED_OUT, FaultRule, Faults
 from twin.http import Request, Response, Route, Router
 
 
@@ -33,6 +33,7 @@ class TwinConfig:
 class Outcome:
     response: Response
     drop: bool = False  # close the connection mid-response instead of finishing it
+    reset: bool = False  # close the connection before answering anything
     latency_s: float = 0.0
 
 
@@ -93,13 +94,16 @@ class Twin:
         try:
             if matched.authenticated:
                 _authenticate(request)
+            if fault is not None and fault.kind == "reset":
+                return Outcome(Response(0), reset=True)
             if fault is not None and fault.kind in ("throttle", "error"):
-                headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-                raise TwinError.of(fault.error_code, headers=headers, retry_after=fault.retry_after)
+                raise _injected_error(fault, request)
             if matched.needs_api_version and not request.api_version:
                 raise TwinError.of("MissingApiVersionParameter")
             with self.lock:
                 response = matched.handler(self, request)
+            if fault is not None and fault.kind in CARRIED_OUT:
+                response = _carried_out_answer(fault, request, response)
         except TwinError as exc:
             response = Response(exc.status, exc.envelope(), exc.headers)
         response.headers.setdefault("x-ms-request-id", f"twin-{time.monotonic_ns()}")
@@ -131,6 +135,29 @@ class Twin:
 
     def add_fault(self, rule: FaultRule) -> None:
         self.faults.add(rule)
+
+
+def _injected_error(fault: FaultRule, request: Request) -> TwinError:
+    headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+    return TwinError.of(fault.error_code, headers=headers, retry_after=fault.retry_after,
+                        action=f"{request.method} {request.path}", scope=request.path)
+
+
+_PROXY_PAGE = (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1>"
+               b"<p>The proxy received an invalid response from an upstream server.</p></body></html>")
+
+
+def _carried_out_answer(fault: FaultRule, request: Request, real: Response) -> Response:
+    """What the client gets for a call the service carried out (see twin/faults.py)."""
+    if fault.kind == "applied":
+        error = _injected_error(fault, request)
+        return Response(error.status, error.envelope(), error.headers)
+    if fault.kind == "empty":
+        return Response(200, b"", {})
+    if fault.kind == "html":
+        return Response(200, _PROXY_PAGE, {"Content-Type": "text/html; charset=utf-8"})
+    encoded = real.encoded() or b'{"properties": {}}'
+    return Response(200, encoded[: max(len(encoded) // 2, 1)], {})
 
 
 def _authenticate(request: Request) -> None:

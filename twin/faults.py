@@ -3,6 +3,17 @@
 A rule names routes by glob over route names ("arm.deployments.*", "apim.backends.get", "*"), a kind, and
 how often it fires: the first `skip` matching calls pass, then it fires `count` times (None: always), each
 time with `probability` drawn from a generator seeded by `seed`, so a scenario replays identically.
+
+Kinds:
+  throttle   429 with Retry-After; the call is not carried out
+  error      `status` (401, 403, 500, 502, 503, 504) with ARM's error body; not carried out
+  applied    the call IS carried out, then answered with the `status` error (a PUT that landed, reported 500)
+  latency    `latencyMs` before the real answer (past the client's read timeout: a read timeout)
+  drop       the real answer, cut off mid-body and the connection closed
+  reset      the connection closed before any answer; not carried out
+  empty      carried out, answered 200 with an empty body
+  html       carried out, answered 200 with a proxy's HTML error page
+  truncated  carried out, answered 200 with the JSON cut in half (Content-Length matches what is sent)
 """
 
 from __future__ import annotations
@@ -13,16 +24,19 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
-FaultKind = Literal["throttle", "error", "latency", "drop"]
-_KINDS = ("throttle", "error", "latency", "drop")
-_ERROR_CODES = {500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable", 504: "GatewayTimeout"}
+FaultKind = Literal["throttle", "error", "applied", "latency", "drop", "reset", "empty", "html", "truncated"]
+_KINDS = ("throttle", "error", "applied", "latency", "drop", "reset", "empty", "html", "truncated")
+_ERROR_CODES = {401: "ExpiredAuthenticationToken", 403: "AuthorizationFailed", 500: "InternalServerError",
+                502: "BadGateway", 503: "ServiceUnavailable", 504: "GatewayTimeout"}
+# Kinds whose answer replaces the real one after the handler ran.
+CARRIED_OUT = frozenset({"applied", "empty", "html", "truncated"})
 
 
 @dataclass
 class FaultRule:
     route: str
     kind: FaultKind
-    status: int = 503  # for kind "error": 500, 502, 503 or 504
+    status: int = 503  # for kinds "error" and "applied": 401, 403, 500, 502, 503 or 504
     retry_after: int | None = None  # seconds, for "throttle" (and "error" 503 when set)
     latency_ms: int = 0  # for "latency": added before the real answer
     count: int | None = None
@@ -71,8 +85,8 @@ def parse_rule(spec: object) -> FaultRule:
     if kind not in _KINDS:
         raise ValueError(f"fault.kind must be one of {list(_KINDS)}")
     status = spec.get("status", 503)
-    if kind == "error" and status not in _ERROR_CODES:
-        raise ValueError(f"fault.status for kind 'error' must be one of {sorted(_ERROR_CODES)}")
+    if kind in ("error", "applied") and status not in _ERROR_CODES:
+        raise ValueError(f"fault.status for kind '{kind}' must be one of {sorted(_ERROR_CODES)}")
     retry_after = spec.get("retryAfter", 1 if kind == "throttle" else None)
     if retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
         raise ValueError("fault.retryAfter must be a whole number of seconds >= 0")

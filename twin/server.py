@@ -36,11 +36,17 @@ class _Handler(BaseHTTPRequestHandler):
         outcome = self.server.twin.dispatch(request)
         if outcome.latency_s:
             time.sleep(outcome.latency_s)
+        if outcome.reset:
+            # Hang up without a byte: the client sees the connection reset (or closed) before any answer.
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         payload = outcome.response.encoded()
         self.send_response(outcome.response.status)
         for name, value in outcome.response.headers.items():
             self.send_header(name, value)
-        if payload:
+        if payload and not any(name.lower() == "content-type" for name in outcome.response.headers):
             self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         if outcome.drop:

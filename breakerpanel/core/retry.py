@@ -1,7 +1,9 @@
-"""Whether a failed Azure call is worth another try, and after how long.
+"""Whether a failed Azure call is worth another try, and after how long — and what to do when it is not.
 
-ARM throttles with 429 and a Retry-After that must be honoured; 5xx and broken connections pass; a 4xx
-other than 429 (or 409 conflicts that clear by themselves) will fail the same way again.
+ARM throttles with 429 and a Retry-After that must be honoured; 5xx and broken connections pass; an answer
+that could not be read (an empty or HTML 200, JSON cut short) passes too, since only another read can tell
+what happened; a 4xx other than 429 (or 409 conflicts that clear by themselves) will fail the same way again.
+Authentication and authorization failures never clear by waiting: they are permanent and say what to fix.
 """
 
 from __future__ import annotations
@@ -22,8 +24,13 @@ TRANSIENT_CODES = frozenset(
         "GatewayTimeout",
         "AnotherOperationInProgress",
         "ResourceGroupBeingDeleted",
+        "UnreadableResponse",
     }
 )
+AUTH_STATUSES = frozenset({401, 403})
+AUTH_CODES = frozenset({"AuthenticationFailed", "InvalidAuthenticationToken", "InvalidAuthenticationTokenTenant",
+                        "ExpiredAuthenticationToken", "AuthorizationFailed", "LinkedAuthorizationFailed",
+                        "CredentialUnavailable"})
 MAX_RETRY_AFTER_SECONDS = 300
 
 
@@ -54,11 +61,37 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 def classify_failure(
-    status: int | None, code: str, retry_after: str | None, now: datetime | None = None
+    status: int | None, code: str, retry_after: str | None, now: datetime | None = None, *, kind: str | None = None
 ) -> FailureVerdict:
-    """`status` None means no HTTP answer at all (connection refused, dropped): transient."""
+    """`status` None means no HTTP answer at all (connection refused, dropped): transient.
+
+    `kind`: "credential" (no token could be had) and "bug" (the activity itself failed) are permanent;
+    "unreadable" (an answer that is not what the API documents) is transient.
+    """
+    if kind in ("credential", "bug") or status in AUTH_STATUSES or code in AUTH_CODES:
+        return FailureVerdict(False, None)
+    if kind == "unreadable":
+        return FailureVerdict(True, parse_retry_after(retry_after, now))
     transient = status is None or status in TRANSIENT_STATUSES or code in TRANSIENT_CODES
     return FailureVerdict(transient, parse_retry_after(retry_after, now))
+
+
+def failure_fix(status: int | None, code: str, *, kind: str | None = None) -> str | None:
+    """What a person does about a failure that waiting will not clear (None: nothing specific to say)."""
+    if kind == "credential" or code == "CredentialUnavailable":
+        return ("the app could not get a token for Azure: in Azure set AZURE_CLIENT_ID to the client id of the "
+                "function app's user-assigned managed identity (and check the identity is still assigned to the "
+                "app); locally sign in with `az login`")
+    if status == 401 or code in ("AuthenticationFailed", "InvalidAuthenticationToken",
+                                 "InvalidAuthenticationTokenTenant", "ExpiredAuthenticationToken"):
+        return ("Azure refused the app's token (401): check that AZURE_CLIENT_ID names the managed identity "
+                "assigned to the app and that it belongs to the target subscription's tenant")
+    if status == 403 or code in ("AuthorizationFailed", "LinkedAuthorizationFailed"):
+        return ("the managed identity has no role on the target (403): grant it 'API Management Service "
+                "Contributor' on the APIM instance and deployment rights (Contributor) on its resource group")
+    if kind == "bug":
+        return "a fault in breakerpanel itself: report it with this message; the Azure call may not have been made"
+    return None
 
 
 def retry_delay(attempt: int, retry_after_seconds: float | None, *, base: float = 2.0, cap: float = 60.0) -> float:

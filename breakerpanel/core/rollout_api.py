@@ -52,7 +52,8 @@ def rollout_links(origin: str, instance_id: str) -> dict[str, str]:
     """The app's own URLs for one rollout — never the Durable extension's management URLs, which carry the
     task hub's system key and reach raise-event, terminate, purge, rewind and start without any app check."""
     base = f"{origin.rstrip('/')}/api/rollouts/{instance_id}"
-    return {"status": base, "approve": f"{base}/approve", "reject": f"{base}/reject", "terminate": f"{base}/terminate"}
+    return {"status": base, "approve": f"{base}/approve", "reject": f"{base}/reject", "cancel": f"{base}/cancel",
+            "terminate": f"{base}/terminate"}
 
 
 def answer_from(body: bytes) -> tuple[dict[str, Any] | None, list[Problem]]:
@@ -134,6 +135,24 @@ def conflicting_rollout(
     return None
 
 
+def rollout_instance_id(rollout_id: str) -> str:
+    """Every rollout's record under its own id ('rollout-<rollout id>'): a new rollout of a target never
+    overwrites the history of the one before. One rollout per target is the per-target lock's job."""
+    instance = f"rollout-{naming._slug(rollout_id, 80)}"
+    assert not instance_id_problem(instance), instance
+    return instance
+
+
+def child_ids(spec: Mapping[str, Any]) -> list[str]:
+    """The explicit ids of every child orchestration the rollout's plan can start (the cancel route's list)."""
+    plan = spec.get("plan") if isinstance(spec, Mapping) else None
+    found: list[str] = []
+    for wave in (plan or {}).get("waves") or [] if isinstance(plan, Mapping) else []:
+        for job in [*(wave.get("preflight") or []), *(wave.get("deploy") or [])]:
+            found += [str(job[k]) for k in ("instanceId", "pollerId", "rollbackPollerId") if job.get(k)]
+    return found
+
+
 def orchestration_input(
     rollout_id: str,
     request: RolloutRequest,
@@ -141,10 +160,17 @@ def orchestration_input(
     timeouts: _Timeouts,
     started_by: object,
     now: datetime,
+    *,
+    policy: Mapping[str, Any] | None = None,
+    instance_id: str | None = None,
 ) -> dict[str, Any]:
     """The orchestration's input. `started_by` is the caller (`Caller.to_dict()`: object id, UPN, name).
-    Workspaces and the allowlist are not carried: the orchestrator reads them from the settings itself."""
-    return {
+
+    With `policy` (the settings' allowlist, hosts, workspaces: activities.policy.current_policy()) and the
+    instance id, the plan — deployment names, parameters, child ids — is computed here, once, and carried in
+    the input: a replay by an upgraded app runs what the rollout started with. The orchestrator checks it
+    against the policy again, and every activity checks each call."""
+    spec: dict[str, Any] = {
         "rolloutId": rollout_id,
         "request": request.to_dict(),
         "startedBy": identity(started_by),
@@ -154,6 +180,11 @@ def orchestration_input(
             "deployTimeoutSeconds": timeouts.deploy_timeout_seconds,
         },
     }
+    if policy is not None and instance_id is not None:
+        from breakerpanel.core.rollout_flow import plan
+
+        spec["plan"] = plan(spec, policy, instance_id)
+    return spec
 
 
 def awaiting_approval(status: Mapping[str, Any]) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from breakerpanel.core import admission
+from breakerpanel.core import admission, target_lock
 from breakerpanel.core.caller import identity
 from breakerpanel.core.diagnosis import diagnose_error, diagnose_operations, parse_error
 from breakerpanel.core.gate import approval_event, approval_needed, gate_outcome, judge_answer, what_if_digest
@@ -24,7 +24,7 @@ from breakerpanel.core.naming import deployment_name, rollback_deployment_name
 from breakerpanel.core.polling import is_terminal, poll_delay
 from breakerpanel.core.retry import retry_delay
 from breakerpanel.core.verify import diff_backends
-from breakerpanel.core.whatif import summarize_what_if
+from breakerpanel.core.whatif import WhatIfSummary, summarize_what_if
 
 DEFAULT_OPTIONS: dict[str, Any] = {
     "approvalTimeoutSeconds": 24 * 3600,
@@ -32,14 +32,24 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     # Tries of one activity when it keeps failing transiently (429, 5xx, dropped connection). With the
     # backoff of core/retry.py (2, 4, 8 … 60 s, or what Retry-After asks) 8 tries ride out about 3 minutes.
     "attempts": 8,
+    # After asking ARM to cancel (a person's cancel, or the deploy deadline): how long to wait for the
+    # deployment to reach Canceled/Succeeded/Failed before reporting its state as unknown (and keeping the
+    # target held).
+    "cancelGraceSeconds": 15 * 60,
 }
+# The event every waiting orchestration of a rollout listens to (POST /api/rollouts/{id}/cancel raises it).
+CANCEL_EVENT = "RolloutCancel"
 # Target phases a person reads in the status, in the order they happen.
-PHASES = ("pending", "preflight", "awaitingApproval", "deploying", "verified", "failed", "rejected", "skipped")
-FAILED_PHASES = frozenset({"failed", "rejected"})
+PHASES = ("pending", "preflight", "awaitingApproval", "deploying", "verified", "failed", "rejected", "skipped",
+          "cancelled", "unknown")
+FAILED_PHASES = frozenset({"failed", "rejected", "cancelled", "unknown"})
 
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
+
+
+iso = _iso
 
 
 def _parse_time(text: str) -> datetime:
@@ -77,6 +87,54 @@ def admit(spec: object, policy: Mapping[str, Any]) -> list[Problem]:
     return list(admission.check_request(spec["request"], policy).errors)
 
 
+def plan_problems(plan_: object, spec: Mapping[str, Any], policy: Mapping[str, Any], instance_id: str
+                  ) -> list[Problem]:
+    """Why the plan carried in the input may not run: every call must be one the activities would send anyway
+    (allowlisted target, valid parameters), cover exactly the request's targets, and name children of this
+    instance. A plan is data from whoever started the orchestration; the activities check each call again."""
+    fix = "start rollouts with POST /api/rollouts"
+    if not isinstance(plan_, Mapping) or not isinstance(plan_.get("waves"), list):
+        return [Problem("plan", "the plan is not {waves: [...]}", fix)]
+    wanted = set(target_lock.keys_for(spec["request"].get("targets") or []))
+    seen: set[str] = set()
+    problems: list[Problem] = []
+    for wave in plan_["waves"]:
+        jobs = [*(wave.get("preflight") or []), *(wave.get("deploy") or [])] if isinstance(wave, Mapping) else []
+        for job in jobs:
+            call = job.get("call") if isinstance(job, Mapping) else None
+            problems += admission.call_problems(call, policy, with_parameters=True)
+            if isinstance(call, Mapping) and isinstance(call.get("target"), Mapping):
+                seen.add(target_lock.key_for(call["target"]))
+            ids = [job.get(k) for k in ("instanceId", "pollerId", "rollbackPollerId") if k in job]
+            if any(not str(i).startswith(f"{instance_id}-") for i in ids):
+                problems.append(Problem("plan", "a child id is not this rollout's", fix))
+    if seen != wanted:
+        problems.append(Problem("plan", "the plan's targets are not the request's targets", fix))
+    if plan_.get("instanceId") != instance_id or plan_.get("rolloutId") != spec.get("rolloutId"):
+        problems.append(Problem("plan", "the plan belongs to another rollout", fix))
+    return problems
+
+
+def lock_problems(outcome: Mapping[str, Any]) -> list[Problem]:
+    """Why the orchestration may not go on after confirming its targets' locks (empty: they are its own)."""
+    if outcome.get("outcome") != "ok":
+        error = outcome.get("error") or {}
+        return [Problem("(lock)", f"the per-target lock could not be confirmed: {error.get('code')}: "
+                        f"{error.get('message')}", "check the app's store (BREAKERPANEL_STORE), then start again")]
+    others = outcome.get("heldByOthers") or {}
+    return [Problem("(lock)", f"{key.removeprefix(target_lock.PREFIX)} is held by rollout {holder}",
+                    "wait for that rollout, or cancel it, then start again") for key, holder in sorted(others.items())]
+
+
+def note_release(result: Mapping[str, Any], outcome: Mapping[str, Any]) -> dict[str, Any]:
+    """Record in the result whether the targets were freed, or which stay held and why."""
+    held = list(outcome.get("held") or []) if outcome.get("outcome") == "ok" else []
+    lock = {"released": outcome.get("outcome") == "ok", "held": [k.removeprefix(target_lock.PREFIX) for k in held]}
+    if outcome.get("outcome") != "ok":
+        lock["error"] = outcome.get("error")
+    return {**result, "lock": lock}
+
+
 def refused(spec: object, problems: Sequence[Problem], now: datetime) -> dict[str, Any]:
     """The result of an orchestration whose input `admit` refused: nothing was called."""
     rollout_id = spec.get("rolloutId") if isinstance(spec, Mapping) else None
@@ -96,12 +154,18 @@ def refused(spec: object, problems: Sequence[Problem], now: datetime) -> dict[st
     }
 
 
-def plan(spec: Mapping[str, Any], policy: Mapping[str, Any]) -> dict[str, Any]:
-    """The jobs of every wave, computed once from the orchestration input and the policy activity's answer.
+def child_id(instance_id: str, wave: int, index: int, role: str) -> str:
+    """A child orchestration's explicit, predictable id: the cancel route reaches it without a query."""
+    return f"{instance_id}-w{wave}-t{index}-{role}"
+
+
+def plan(spec: Mapping[str, Any], policy: Mapping[str, Any], instance_id: str) -> dict[str, Any]:
+    """The jobs of every wave, computed ONCE — by the HTTP starter, which passes it in the input — so a
+    replay after an upgrade of the app runs the names and parameters the rollout started with.
 
     spec: {"rolloutId", "request" (the JSON contract), "startedBy", "options"?: {approvalTimeoutSeconds,
-    deployTimeoutSeconds, attempts}}. Workspaces, allowlist and backend hosts come from `policy` (the
-    settings), never from the input.
+    deployTimeoutSeconds, attempts, cancelGraceSeconds}}. Workspaces, allowlist and backend hosts come from
+    `policy` (the settings), never from the input.
     """
     request = read_request(spec["request"], policy)
     options = {**DEFAULT_OPTIONS, **(spec.get("options") or {})}
@@ -111,7 +175,7 @@ def plan(spec: Mapping[str, Any], policy: Mapping[str, Any]) -> dict[str, Any]:
     waves = []
     for number, targets in request.waves():
         preflight, deploy = [], []
-        for target in targets:
+        for index, target in enumerate(targets):
             key = target_key(target)
             call = {
                 "target": target.to_dict(),
@@ -120,14 +184,19 @@ def plan(spec: Mapping[str, Any], policy: Mapping[str, Any]) -> dict[str, Any]:
                     request, target, log_analytics_workspace_id=admission.workspace_for(policy, target)
                 ),
             }
-            preflight.append({"key": key, "call": call, "attempts": options["attempts"]})
+            preflight.append({"key": key, "call": call, "attempts": options["attempts"],
+                              "instanceId": child_id(instance_id, number, index, "preflight")})
             deploy.append(
                 {
                     "key": key,
                     "call": call,
                     "attempts": options["attempts"],
+                    "instanceId": child_id(instance_id, number, index, "deploy"),
+                    "pollerId": child_id(instance_id, number, index, "poll"),
+                    "rollbackPollerId": child_id(instance_id, number, index, "rbpoll"),
                     "rollback": request.rollback_on_failure,
                     "deployTimeoutSeconds": options["deployTimeoutSeconds"],
+                    "cancelGraceSeconds": options["cancelGraceSeconds"],
                     "request": request.to_dict(),
                     "policy": job_policy,
                 }
@@ -136,6 +205,8 @@ def plan(spec: Mapping[str, Any], policy: Mapping[str, Any]) -> dict[str, Any]:
                       "deploy": deploy})
     return {
         "rolloutId": rollout_id,
+        "instanceId": instance_id,
+        "lockKeys": target_lock.keys_for(t.to_dict() for t in request.targets),
         "approval": request.approval,
         "approvalTimeoutSeconds": float(options["approvalTimeoutSeconds"]),
         "startedBy": identity(spec.get("startedBy")),
@@ -197,6 +268,28 @@ def enter_phase(
     return updated
 
 
+def cancel_requested(progress: Mapping[str, Any], event: object, now: datetime) -> dict[str, Any]:
+    """Note the cancel in the status: no new wave starts; running children stop their deployments."""
+    if progress.get("cancel") is not None:
+        return dict(progress)
+    by = identity(event.get("by")) if isinstance(event, Mapping) else None
+    reason = str(event.get("reason") or "") if isinstance(event, Mapping) else ""
+    return {**progress, "cancel": {"at": _iso(now), "by": by, "reason": reason[:500]}, "updatedAt": _iso(now)}
+
+
+def after_cancel(progress: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """Halt the rollout because of the cancel: pending targets of this and later waves never start."""
+    current = progress.get("wave")
+    pending = [k for k, t in progress["targets"].items() if t["phase"] in ("pending", "preflight",
+                                                                            "awaitingApproval")]
+    updated = _with_targets(progress, pending, now, phase="cancelled")
+    cancel = progress.get("cancel") or {}
+    by = f" by {cancel['by'].get('upn') or cancel['by'].get('name')}" if isinstance(cancel.get("by"), Mapping) else ""
+    updated["halted"] = {"wave": current, "reason": f"cancelled{by}" + (f": {cancel['reason']}"
+                                                                         if cancel.get("reason") else "")}
+    return updated
+
+
 def halted(progress: Mapping[str, Any]) -> bool:
     return progress.get("halted") is not None
 
@@ -230,13 +323,9 @@ def after_preflight(
             })
             failed.append(key)
             continue
-        what_if = result.get("whatIf") or {}
-        if what_if.get("outcome") == "ok":
-            summary = summarize_what_if(what_if.get("whatIf") or {})
-        else:
-            summary = summarize_what_if({"status": "Failed", "error": what_if.get("error")})
-        decision = approval_needed(plan_["approval"], summary)
-        updated = _with_targets(updated, [key], now, whatIf=summary.to_dict(), approvalNeeded={
+        summary = what_if_summary(result.get("whatIf") or {})
+        decision = approval_needed(plan_["approval"], WhatIfSummary.from_dict(summary))
+        updated = _with_targets(updated, [key], now, whatIf=summary, approvalNeeded={
             "required": decision.required, "reason": decision.reason,
         })
     if failed:
@@ -302,6 +391,16 @@ def after_gate(
     return _halt(updated, f"approval {decision['outcome']}: {decision['reason']}", now)
 
 
+def what_if_summary(outcome: Mapping[str, Any]) -> dict[str, Any]:
+    """The what-if summary from the what-if activity's outcome (the activity summarises; older histories
+    carry the raw result)."""
+    if outcome.get("outcome") != "ok":
+        return summarize_what_if({"status": "Failed", "error": outcome.get("error")}).to_dict()
+    if outcome.get("summarized"):
+        return dict(outcome.get("whatIf") or {})
+    return summarize_what_if(outcome.get("whatIf") or {}).to_dict()
+
+
 def retry_after(outcome: Mapping[str, Any], attempt: int, attempts: int) -> float | None:
     """Seconds to wait before trying an activity again, or None to keep its outcome (`attempt` counts from 0).
 
@@ -312,20 +411,77 @@ def retry_after(outcome: Mapping[str, Any], attempt: int, attempts: int) -> floa
     return retry_delay(attempt, outcome.get("retryAfterSeconds"))
 
 
-def poller_input(job: Mapping[str, Any], call: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+def poller_input(job: Mapping[str, Any], call: Mapping[str, Any], now: datetime, *, mode: str = "watch",
+                 reason: str | None = None) -> dict[str, Any]:
+    """The poller's input. mode "watch": poll until terminal, cancel at the deadline or on a cancel;
+    "stop": ask ARM to cancel first (a cancel or a failed submit that may have landed), then wait for it."""
     deadline = now + timedelta(seconds=float(job["deployTimeoutSeconds"]))
-    return {"call": dict(call), "attempts": job["attempts"], "deadline": _iso(deadline), "polls": 0}
+    spec = {"call": dict(call), "attempts": job["attempts"], "deadline": _iso(deadline), "polls": 0,
+            "mode": mode, "cancelGraceSeconds": float(job.get("cancelGraceSeconds")
+                                                      or DEFAULT_OPTIONS["cancelGraceSeconds"])}
+    return stop_polling(spec, reason or "cancelled", now) if mode == "stop" else spec
 
 
-def poll_verdict(state: Mapping[str, Any], now: datetime, deadline: str) -> dict[str, bool]:
-    """Done when the deployment is terminal, when reading it fails permanently, or at the deadline."""
-    if state.get("outcome") == "permanent":
-        return {"done": True, "timedOut": False}
+def stop_polling(spec: Mapping[str, Any], reason: str, now: datetime, by: object = None) -> dict[str, Any]:
+    """Switch the poller to cancelling the deployment: `reason` is "cancelled", "deadline" or "submit"."""
+    stop = {"reason": reason, "at": _iso(now)}
+    if isinstance(by, Mapping):
+        stop["by"] = identity(by.get("by"))
+    return {**spec, "mode": "stop", "stop": stop}
+
+
+def _final(spec: Mapping[str, Any], state: Mapping[str, Any], unknown: str | None = None) -> dict[str, Any]:
+    stop = spec.get("stop") or {}
+    return {**state, "polls": int(spec.get("polls", 0)), "timedOut": stop.get("reason") == "deadline",
+            "cancelled": stop.get("reason") == "cancelled", "stop": stop or None, "unknown": unknown}
+
+
+def _read_problem(state: Mapping[str, Any]) -> str:
+    error = state.get("error") or {}
+    return f"{error.get('code') or '?'}: {error.get('message') or ''}".strip()
+
+
+def poll_decision(spec: Mapping[str, Any], state: Mapping[str, Any], now: datetime, *, cancelled: bool,
+                  cancel_event: object = None) -> dict[str, Any]:
+    """After one read of the deployment: {"done": final} | {"spec": next spec, "stop": True} | {"wait": s}.
+
+    Done when the deployment is terminal. A read that fails permanently (403, the deployment gone) means the
+    rollout cannot learn the state: done, as UNKNOWN — the deployment may still be running. Before a cancel
+    the deadline or a cancel event turns the poller to cancelling; after it, the grace period bounds the wait.
+    """
     provisioning = state.get("provisioningState")
     if state.get("outcome") == "ok" and isinstance(provisioning, str) and is_terminal(provisioning):
-        return {"done": True, "timedOut": False}
-    timed_out = now >= _parse_time(deadline)
-    return {"done": timed_out, "timedOut": timed_out}
+        return {"done": _final(spec, state)}
+    if state.get("outcome") == "permanent":
+        return {"done": _final(spec, state, unknown=f"its state could not be read ({_read_problem(state)})")}
+    mode = spec.get("mode", "watch")
+    if mode == "watch":
+        if cancelled:
+            return {"spec": stop_polling(spec, "cancelled", now, cancel_event), "stop": True}
+        if now >= _parse_time(spec["deadline"]):
+            return {"spec": stop_polling(spec, "deadline", now), "stop": True}
+    elif mode == "stopping" and now >= _parse_time(spec["stopDeadline"]):
+        seen = provisioning if state.get("outcome") == "ok" else f"unreadable ({_read_problem(state)})"
+        return {"done": _final(spec, state, unknown=(
+            f"ARM was asked to cancel it, and {float(spec['cancelGraceSeconds']):g} s later it is still {seen}"))}
+    return {"wait": next_poll_delay(int(spec.get("polls", 0)), state)}
+
+
+def after_cancel_request(spec: Mapping[str, Any], outcome: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """After the cancel activity: done when there is nothing left running, else wait for ARM to stop it."""
+    stop = {**(spec.get("stop") or {}), "requested": bool(outcome.get("cancelRequested")),
+            "answer": outcome.get("outcome")}
+    if outcome.get("outcome") != "ok":
+        stop["error"] = outcome.get("error")
+    updated = {**spec, "stop": stop}
+    if outcome.get("outcome") == "ok":
+        if outcome.get("exists") is False:
+            return {"done": _final(updated, {**outcome, "provisioningState": None})}
+        provisioning = outcome.get("provisioningState")
+        if isinstance(provisioning, str) and is_terminal(provisioning):
+            return {"done": _final(updated, outcome)}
+    grace = timedelta(seconds=float(spec["cancelGraceSeconds"]))
+    return {"spec": {**updated, "mode": "stopping", "stopDeadline": _iso(now + grace)}}
 
 
 def next_poll_delay(polls: int, state: Mapping[str, Any]) -> float:
@@ -376,12 +532,12 @@ def rollback_report(
                               "template": "the committed gateway template",
                               "parameters": {k: v["value"] for k, v in call["parameters"].items()}}
     if what_if is not None:
-        if what_if.get("outcome") == "ok":
-            report["whatIf"] = summarize_what_if(what_if.get("whatIf") or {}).to_dict()
-        else:
-            report["whatIf"] = summarize_what_if({"status": "Failed", "error": what_if.get("error")}).to_dict()
+        report["whatIf"] = what_if_summary(what_if)
     if started.get("outcome") != "ok" or final is None:
         return {**report, "provisioningState": "NotStarted", "error": started.get("error")}
+    if final.get("unknown") or final.get("outcome") not in (None, "ok"):
+        return {**report, "provisioningState": final.get("provisioningState"),
+                "unknown": final.get("unknown") or _read_problem(final)}
     return {
         **report,
         "provisioningState": final.get("provisioningState"),
@@ -391,24 +547,63 @@ def rollback_report(
     }
 
 
+def how_to_check(call: Mapping[str, Any]) -> str:
+    target = call["target"]
+    return (f"az deployment group show --subscription {target['subscriptionId']} -g {target['resourceGroup']} "
+            f"-n {call['deploymentName']} --query properties.provisioningState")
+
+
+def unknown_error(call: Mapping[str, Any], why: str) -> dict[str, Any]:
+    return {"code": "DeploymentStateUnknown", "message": (
+        f"unknown — the deployment {call['deploymentName']} may still be running: {why}. The target stays held "
+        f"(no new rollout starts on it) until a person has looked; check it with: {how_to_check(call)}")}
+
+
+def child_failed(job: Mapping[str, Any], role: str, message: str) -> dict[str, Any]:
+    """A child orchestration that ended without a result (it should never): its outcome as data."""
+    if role == "preflight":
+        return {"validate": {"outcome": "permanent", "status": None, "error": {
+            "code": "ChildOrchestrationFailed", "message": message[:500]}}, "whatIf": None}
+    return {"key": job["key"], "target": job["call"]["target"], "deploymentName": job["call"]["deploymentName"],
+            "attached": False, "status": "unknown", "stage": "deploy",
+            "error": unknown_error(job["call"], f"its orchestration ended without a result ({message[:300]})")}
+
+
+def _stopped_view(job: Mapping[str, Any], read: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What APIM holds after a deployment was stopped part-way: a report, not a verdict."""
+    if read is None:
+        return None
+    return {**_verify(job, read), "against": "the request, after the deployment was stopped"}
+
+
 def target_result(
     job: Mapping[str, Any],
     *,
-    started: Mapping[str, Any],
+    started: Mapping[str, Any] | None,
     final: Mapping[str, Any] | None = None,
     operations: Mapping[str, Any] | None = None,
     point: Mapping[str, Any] | None = None,
     rollback: Mapping[str, Any] | None = None,
     read: Mapping[str, Any] | None = None,
+    cancel: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What happened to one target: its status, and everything a person needs to act on it."""
+    """What happened to one target: its status, and everything a person needs to act on it.
+
+    status: verified | failed | cancelled | unknown. "unknown" means the deployment's state could not be
+    learned and it may still be running: nothing is verified then, and the target stays held.
+    """
     result: dict[str, Any] = {
         "key": job["key"],
         "target": job["call"]["target"],
         "deploymentName": job["call"]["deploymentName"],
-        "attached": bool(started.get("attached")),
+        "attached": bool((started or {}).get("attached")),
     }
-    if started.get("outcome") != "ok":
+    if started is None:
+        result.update(status="cancelled", stage="before submit", cancel=dict(cancel or {}),
+                      error={"code": "RolloutCancelled", "message": "cancelled before the deployment was "
+                             "submitted: nothing was deployed to this target"})
+        return result
+    if started.get("outcome") != "ok" and final is None:
         error = started.get("error")
         result.update(status="failed", stage="submit", error=error,
                       diagnoses=[d.to_dict() for d in diagnose_error(error)] if parse_error(error) else [])
@@ -417,12 +612,32 @@ def target_result(
     state = final.get("provisioningState")
     result["provisioningState"] = state
     result["polls"] = final.get("polls")
-    if final.get("timedOut"):
-        result.update(status="failed", stage="poll",
-                      error={"code": "DeploymentTimedOut", "message": f"still {state} at the rollout's deadline"})
-    elif final.get("outcome") != "ok":
-        result.update(status="failed", stage="poll", error=final.get("error"))
-    elif state != "Succeeded":
+    if final.get("stop"):
+        result["stop"] = final["stop"]
+    if final.get("unknown"):
+        result.update(status="unknown", stage="poll", error=unknown_error(job["call"], str(final["unknown"])))
+        return result  # nothing read from APIM is a verdict while the deployment may still be running
+    if started.get("outcome") != "ok" and final.get("exists") is False:
+        error = started.get("error")
+        result.update(status="cancelled" if final.get("cancelled") else "failed", stage="submit", error=error,
+                      note="the deployment does not exist in ARM: nothing was deployed",
+                      diagnoses=[d.to_dict() for d in diagnose_error(error)] if parse_error(error) else [])
+        return result
+    if state == "Canceled" or (final.get("stop") and state != "Succeeded" and state != "Failed"):
+        reason = (final.get("stop") or {}).get("reason")
+        if final.get("timedOut"):
+            result.update(status="failed", stage="deadline", error={"code": "DeploymentTimedOut", "message": (
+                f"still running at the rollout's deadline: ARM was asked to cancel it, and it is now {state}")})
+        else:
+            result.update(status="cancelled", stage="deploy", error={"code": "RolloutCancelled", "message": (
+                f"the rollout was cancelled ({reason}); ARM stopped the deployment, which is now {state} and "
+                "may have left the target partially deployed (see apimAfterStop)")})
+        result["apimAfterStop"] = _stopped_view(job, read)
+        return result
+    if final.get("outcome") != "ok":
+        result.update(status="unknown", stage="poll", error=unknown_error(job["call"], _read_problem(final)))
+        return result
+    if state != "Succeeded":
         result.update(status="failed", stage="deploy", error=final.get("error"))
         result["diagnoses"] = _diagnoses(operations, final)
         result["rollback"] = (
@@ -436,12 +651,27 @@ def target_result(
         if rollback is not None and rollback.get("provisioningState") == "Succeeded":
             # APIM should now hold the rollback point's state: that is what gets verified.
             result["rollback"]["verify"] = _verify(job, read, previous=rollback.get("parameters") or {})
+        elif rollback is not None and rollback.get("unknown"):
+            pass  # the rollback may still be running: nothing read now is a verdict
         else:
             result["verify"] = _verify(job, read)
             if "status" not in result and result["verify"]["differences"]:
                 result.update(status="failed", stage="verify")
+    if rollback is not None and rollback.get("unknown"):
+        result.update(status="unknown", error=unknown_error(
+            {"target": job["call"]["target"], "deploymentName": rollback.get("deploymentName")},
+            str(rollback["unknown"])))
     result.setdefault("status", "verified")
     return result
+
+
+def held_deployments(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The deployments of a target result that ARM may still be running (the lock is kept for them)."""
+    if result.get("status") != "unknown":
+        return []
+    rollback = result.get("rollback") or {}
+    name = rollback.get("deploymentName") if rollback.get("unknown") else result.get("deploymentName")
+    return [{"deploymentName": name, "why": (result.get("error") or {}).get("message")}]
 
 
 def _no_rollback(job: Mapping[str, Any], point: Mapping[str, Any] | None) -> str:
@@ -510,10 +740,10 @@ def after_deploy(
     updated = dict(progress)
     failed: list[str] = []
     for result in results:
-        phase = "verified" if result["status"] == "verified" else "failed"
+        phase = result["status"] if result["status"] in ("verified", "cancelled", "unknown") else "failed"
         updated = _with_targets(updated, [result["key"]], now, phase=phase, result=dict(result),
                                 provisioningState=result.get("provisioningState"))
-        if phase == "failed":
+        if phase != "verified":
             failed.append(result["key"])
     if failed:
         return _halt(updated, f"wave {wave['number']} failed for {', '.join(failed)}", now)
@@ -522,7 +752,11 @@ def after_deploy(
 
 def finish(progress: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     phases = [t["phase"] for t in progress["targets"].values()]
-    if any(p == "rejected" for p in phases):
+    if any(p == "unknown" for p in phases):
+        status = "unknown"
+    elif progress.get("cancel") is not None:
+        status = "cancelled"
+    elif any(p == "rejected" for p in phases):
         status = "rejected"
     elif any(p == "failed" for p in phases):
         status = "failed"

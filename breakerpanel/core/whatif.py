@@ -80,6 +80,26 @@ class WhatIfSummary:
             out.append(line)
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> WhatIfSummary:
+        """The summary `to_dict` wrote (the what-if activity summarises; the orchestration carries this)."""
+        changes = []
+        raw_changes = data.get("changes")
+        for raw in raw_changes if isinstance(raw_changes, list) else []:
+            if not isinstance(raw, Mapping):
+                continue
+            resource_id = str(raw.get("resourceId") or "")
+            resource_type, name = _type_and_name(resource_id)
+            pairs = raw.get("propertyChanges")
+            property_changes = tuple(
+                (str(pair[0]), str(pair[1])) for pair in (pairs if isinstance(pairs, list) else [])
+                if isinstance(pair, list | tuple) and len(pair) == 2
+            )
+            changes.append(ResourceChange(resource_id, str(raw.get("changeType") or ""), resource_type, name,
+                                          property_changes))
+        status = str(data.get("status") or "")
+        return cls(status, tuple(changes), error=data.get("error"))
+
     def to_dict(self) -> dict[str, object]:
         return {
             "status": self.status,

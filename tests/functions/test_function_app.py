@@ -32,6 +32,8 @@ EXPECTED_TRIGGERS = {
     "approve_rollout": "httpTrigger",
     "reject_rollout": "httpTrigger",
     "terminate_rollout": "httpTrigger",
+    "cancel_rollout": "httpTrigger",
+    "release_rollout": "httpTrigger",
     "rollout_orchestrator": "orchestrationTrigger",
     "target_preflight": "orchestrationTrigger",
     "target_deploy": "orchestrationTrigger",
@@ -42,6 +44,8 @@ EXPECTED_TRIGGERS = {
     "arm_deployment_state": "activityTrigger",
     "arm_failed_operations": "activityTrigger",
     "arm_rollback_point": "activityTrigger",
+    "arm_cancel_deployment": "activityTrigger",
+    "rollout_lock_targets": "activityTrigger",
     "rollout_policy": "activityTrigger",
     "apim_read_backends": "activityTrigger",
     "watchdog_timer": "timerTrigger",
@@ -79,6 +83,8 @@ def test_http_routes_are_function_key_protected_and_use_the_durable_client(app: 
         "approve_rollout": ("rollouts/{instance_id}/approve", ["POST"]),
         "reject_rollout": ("rollouts/{instance_id}/reject", ["POST"]),
         "terminate_rollout": ("rollouts/{instance_id}/terminate", ["POST"]),
+        "cancel_rollout": ("rollouts/{instance_id}/cancel", ["POST"]),
+        "release_rollout": ("rollouts/{instance_id}/release", ["POST"]),
         "health": ("health", ["GET"]),
     }
 

@@ -189,12 +189,14 @@ class Response:
 
 
 @pytest.fixture
-def env(twin: Any, twin_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def env(twin: Any, twin_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> dict[str, str]:
     for name in ("BREAKERPANEL_DEPLOYER_ROLE", "BREAKERPANEL_APPROVER_ROLE", "BREAKERPANEL_APPROVAL_TIMEOUT",
                  "BREAKERPANEL_AUTH", "BREAKERPANEL_ALLOW_SELF_APPROVAL", "BREAKERPANEL_BACKEND_HOSTS"):
         monkeypatch.delenv(name, raising=False)
     for name, value in twin_env.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BREAKERPANEL_STORE", "sqlite")
+    monkeypatch.setenv("BREAKERPANEL_STATE_DIR", str(tmp_path / "state"))
     # As App Service injects it when authentication is on (infra/app turns it on).
     monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
     allowed = [{"subscriptionId": SUB, "resourceGroup": GROUP, "apimName": apim} for apim in APIMS]
@@ -229,7 +231,8 @@ def test_a_valid_request_is_accepted_runs_and_reads_back_as_succeeded(api: Api, 
     assert accepted.status == 202, accepted
     body = accepted.json
     instance_id = body["instanceId"]
-    assert instance_id.startswith("rollout-apim-one-rg-gw-")
+    # Every rollout under its own id: the next one of this target never overwrites this record.
+    assert instance_id == f"rollout-{body['rolloutId']}"
     assert body["rolloutId"]
     assert isinstance(body["warnings"], list)
     links = body["links"]
@@ -238,6 +241,7 @@ def test_a_valid_request_is_accepted_runs_and_reads_back_as_succeeded(api: Api, 
         "status": f"{BASE}/api/rollouts/{instance_id}",
         "approve": f"{BASE}/api/rollouts/{instance_id}/approve",
         "reject": f"{BASE}/api/rollouts/{instance_id}/reject",
+        "cancel": f"{BASE}/api/rollouts/{instance_id}/cancel",
         "terminate": f"{BASE}/api/rollouts/{instance_id}/terminate",
     }
     assert accepted.headers["Location"] == links["status"]
@@ -361,10 +365,12 @@ def test_a_second_rollout_for_a_busy_target_gets_409_until_the_first_finishes(ap
     again = api.start(rollout_request())
 
     assert again.status == 202, again
-    assert again.json["instanceId"] == instance_id
+    assert again.json["instanceId"] != instance_id
     assert again.json["rolloutId"] != first.json["rolloutId"]
     api.drive()
-    assert api.get(instance_id).json["status"] == "succeeded"
+    assert api.get(again.json["instanceId"]).json["status"] == "succeeded"
+    # The first rollout's record is still there, under its own id.
+    assert api.get(instance_id).json["rolloutId"] == first.json["rolloutId"]
     assert len(deployment_puts(twin)) == 2
 
 
@@ -611,6 +617,7 @@ def test_in_function_key_mode_nobody_can_be_told_apart_so_approval_needs_the_lab
 
     assert api.answer("approve", instance_id).status == 403
     assert api.act("terminate", instance_id).status == 202
+    api.drive()
 
     monkeypatch.setenv("BREAKERPANEL_ALLOW_SELF_APPROVAL", "true")
     instance_id = api.start(rollout_request(approval="required")).json["instanceId"]
@@ -696,15 +703,17 @@ def test_terminate_stops_a_running_rollout_and_refuses_a_finished_one(api: Api, 
 
     assert stopped.status == 202, stopped
     assert stopped.json["terminatedBy"]["objectId"] == OIDS["grace"]
-    read = api.get(instance_id).json
-    assert read["runtimeStatus"] == "Terminated"
-    assert any("terminated" in line.lower() for line in read["summary"])
+    # Terminate is a cancel: the rollout ends itself, its children and deployments stopped, the target freed.
     api.drive()
+    read = api.get(instance_id).json
+    assert read["runtimeStatus"] == "Completed"
+    assert read["status"] == "cancelled"
+    assert any("cancelled by grace@contoso.com" in line for line in read["summary"])
     assert deployment_puts(twin) == []
 
     again = api.act("terminate", instance_id)
     assert again.status == 409, again
-    assert "Terminated" in again.json["error"]["message"]
+    assert "Completed" in again.json["error"]["message"]
     # The target is free again.
     assert api.start(rollout_request()).status == 202
 

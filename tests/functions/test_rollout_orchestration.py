@@ -17,7 +17,8 @@ import pytest
 import function_app
 from breakerpanel.core.model import Target
 from breakerpanel.core.request import check_rollout_request
-from breakerpanel.core.rollout_api import instance_id_for, orchestration_input
+from activities.policy import current_policy
+from breakerpanel.core.rollout_api import orchestration_input, rollout_instance_id
 from breakerpanel.core.summary import render_summary
 from breakerpanel.localrun import LocalDurableHost, Step
 from breakerpanel.settings import load_settings
@@ -75,8 +76,12 @@ class Rollouts:
         settings = load_settings()
         timeouts = type("Timeouts", (), {"approval_timeout_seconds": approval_timeout,
                                          "deploy_timeout_seconds": settings.deploy_timeout_seconds})()
-        spec = orchestration_input(f"r{self._count}", check.request, [], timeouts, STARTER, self.host.now)
-        return self.host.start("rollout_orchestrator", spec, instance_id=instance_id_for(check.request))
+        rollout_id = f"r{self._count}"
+        instance_id = rollout_instance_id(rollout_id)
+        # As the HTTP starter does: the plan computed once, from the settings' policy, and carried in the input.
+        spec = orchestration_input(rollout_id, check.request, [], timeouts, STARTER, self.host.now,
+                                   policy=current_policy(), instance_id=instance_id)
+        return self.host.start("rollout_orchestrator", spec, instance_id=instance_id)
 
     def answer(self, instance_id: str, approved: bool, by: dict[str, str] | None = None, **override: Any) -> None:
         """Answer the gate the rollout waits on now, as the HTTP API would: its wave, its what-if digest."""
@@ -102,9 +107,13 @@ class Rollouts:
 
 
 @pytest.fixture
-def rollouts(twin: Any, twin_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Rollouts]:
+def rollouts(twin: Any, twin_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+             tmp_path: Any) -> Iterator[Rollouts]:
     for name, value in twin_env.items():
         monkeypatch.setenv(name, value)
+    # The per-target lock's store: a SQLite file of this test's own.
+    monkeypatch.setenv("BREAKERPANEL_STORE", "sqlite")
+    monkeypatch.setenv("BREAKERPANEL_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("BREAKERPANEL_ALLOW_SELF_APPROVAL", raising=False)
     monkeypatch.delenv("BREAKERPANEL_BACKEND_HOSTS", raising=False)
     names = ("apim-one", "apim-two", "apim-three", "apim-consumption")

@@ -149,3 +149,48 @@ def test_probability_with_a_seed_replays_the_same_sequence(deployed: Any, deploy
 
     assert first == second
     assert True in first and False in first  # a coin, not always or never
+
+
+# ------------------------------------------------------------------ issue 9: answers that cannot be read
+
+
+@pytest.mark.parametrize("kind", ["empty", "html", "truncated"])
+def test_an_unreadable_200_raises_from_the_sdk(deployed: Any, deployments: Any, kind: str) -> None:
+    deployed.add_fault(FaultRule(route="arm.deployments.get", kind=kind, count=1))
+
+    with pytest.raises(Exception) as raised:  # noqa: B017 - which exception is the point of the next lines
+        deployments.deployments.get(RESOURCE_GROUP, "gw")
+
+    # Not an Azure error the caller can classify by status: a decoding failure of a 200.
+    assert not isinstance(raised.value, ServiceResponseError)
+    assert [entry["fault"] for entry in deployed.captured("arm.deployments.get")] == [kind]
+    assert deployments.deployments.get(RESOURCE_GROUP, "gw").name == "gw"
+
+
+def test_a_reset_connection_answers_nothing(deployed: Any, deployments: Any) -> None:
+    deployed.add_fault(FaultRule(route="arm.deployments.get", kind="reset", count=1))
+
+    with pytest.raises((ServiceResponseError, HttpResponseError)):
+        deployments.deployments.get(RESOURCE_GROUP, "gw")
+    assert deployments.deployments.get(RESOURCE_GROUP, "gw").name == "gw"
+
+
+@pytest.mark.parametrize(("status", "code"), [(401, "ExpiredAuthenticationToken"), (403, "AuthorizationFailed")])
+def test_injected_auth_errors_carry_arm_codes(deployed: Any, deployments: Any, status: int, code: str) -> None:
+    deployed.add_fault(FaultRule(route="arm.deployments.get", kind="error", status=status, count=1))
+
+    with pytest.raises(HttpResponseError) as raised:
+        deployments.deployments.get(RESOURCE_GROUP, "gw")
+    assert raised.value.status_code == status
+    assert raised.value.error.code == code
+
+
+def test_an_applied_fault_carries_the_call_out_then_answers_an_error(deployed: Any, deployments: Any) -> None:
+    deployed.add_fault(FaultRule(route="arm.deployments.put", kind="applied", status=500, count=1))
+
+    with pytest.raises(HttpResponseError) as raised:
+        deployments.deployments.begin_create_or_update(RESOURCE_GROUP, "gw-applied", _request(), polling=False)
+
+    assert raised.value.status_code == 500
+    # ARM has the deployment all the same.
+    assert deployments.deployments.get(RESOURCE_GROUP, "gw-applied").name == "gw-applied"

@@ -37,7 +37,7 @@ POLICY = {
 
 
 def _plan() -> dict:
-    return flow.plan({"rolloutId": "r-1", "request": REQUEST}, POLICY)
+    return flow.plan({"rolloutId": "r-1", "request": REQUEST}, POLICY, "rollout-r-1")
 
 
 def test_plan_has_one_wave_per_wave_number_with_deterministic_deployment_names() -> None:
@@ -52,17 +52,75 @@ def test_plan_has_one_wave_per_wave_number_with_deterministic_deployment_names()
     assert "failurePercentage" not in first["parameters"]["breakerRule"]["value"]
 
 
-def test_poll_verdict_is_done_on_terminal_states_permanent_errors_and_the_deadline() -> None:
-    deadline = (NOW + timedelta(hours=1)).isoformat()
-    assert flow.poll_verdict({"outcome": "ok", "provisioningState": "Running"}, NOW, deadline) == {
-        "done": False, "timedOut": False}
+def _poller(**extra: object) -> dict:
+    job = {"deployTimeoutSeconds": 3600, "attempts": 8, "cancelGraceSeconds": 600}
+    return {**flow.poller_input(job, {"target": {}, "deploymentName": "d"}, NOW), **extra}
+
+
+def test_the_poller_is_done_on_terminal_states_and_unknown_when_the_state_cannot_be_read() -> None:
+    spec = _poller(polls=1)
+    assert "wait" in flow.poll_decision(spec, {"outcome": "ok", "provisioningState": "Running"}, NOW,
+                                        cancelled=False)
     for state in ("Succeeded", "Failed", "Canceled"):
-        assert flow.poll_verdict({"outcome": "ok", "provisioningState": state}, NOW, deadline)["done"]
-    assert flow.poll_verdict({"outcome": "permanent", "error": {}}, NOW, deadline)["done"]
-    # Still throttled after every retry: keep polling until the deadline.
-    assert not flow.poll_verdict({"outcome": "transient"}, NOW, deadline)["done"]
-    late = flow.poll_verdict({"outcome": "ok", "provisioningState": "Running"}, NOW + timedelta(hours=2), deadline)
-    assert late == {"done": True, "timedOut": True}
+        done = flow.poll_decision(spec, {"outcome": "ok", "provisioningState": state}, NOW, cancelled=False)
+        assert done["done"]["provisioningState"] == state and not done["done"]["unknown"]
+    # A read refused for good (403, the deployment gone): the rollout cannot learn the state — unknown.
+    refused = flow.poll_decision(spec, {"outcome": "permanent", "error": {"code": "AuthorizationFailed"}}, NOW,
+                                 cancelled=False)
+    assert "AuthorizationFailed" in refused["done"]["unknown"]
+    # Still unreadable after every retry: keep polling until the deadline.
+    assert "wait" in flow.poll_decision(spec, {"outcome": "transient"}, NOW, cancelled=False)
+
+
+def test_the_deadline_and_a_cancel_turn_the_poller_to_cancelling_then_the_grace_bounds_the_wait() -> None:
+    spec = _poller(polls=3)
+    late = flow.poll_decision(spec, {"outcome": "ok", "provisioningState": "Running"}, NOW + timedelta(hours=2),
+                              cancelled=False)
+    assert late["spec"]["mode"] == "stop" and late["spec"]["stop"]["reason"] == "deadline"
+    cancelled = flow.poll_decision(spec, {"outcome": "transient"}, NOW, cancelled=True,
+                                   cancel_event={"by": {"upn": "grace@contoso.com"}})
+    assert cancelled["spec"]["stop"]["reason"] == "cancelled"
+    assert cancelled["spec"]["stop"]["by"]["upn"] == "grace@contoso.com"
+
+    asked = flow.after_cancel_request(late["spec"], {"outcome": "ok", "exists": True, "cancelRequested": True,
+                                                     "provisioningState": "Running"}, NOW)
+    stopping = asked["spec"]
+    assert stopping["mode"] == "stopping" and stopping["stop"]["requested"] is True
+    still = flow.poll_decision(stopping, {"outcome": "ok", "provisioningState": "Running"},
+                               NOW + timedelta(minutes=11), cancelled=False)
+    assert "still Running" in still["done"]["unknown"]
+    stopped = flow.poll_decision(stopping, {"outcome": "ok", "provisioningState": "Canceled"}, NOW, cancelled=False)
+    assert stopped["done"]["timedOut"] is True and not stopped["done"]["unknown"]
+    # Nothing under the name (a submit that never landed): done, nothing to stop.
+    gone = flow.after_cancel_request(late["spec"], {"outcome": "ok", "exists": False}, NOW)
+    assert gone["done"]["exists"] is False
+
+
+def test_an_unknown_target_is_never_verified_and_keeps_its_target_held() -> None:
+    job = _plan()["waves"][0]["deploy"][0]
+    final = {"outcome": "transient", "provisioningState": None, "polls": 9, "unknown": "its state could not be read"}
+    result = flow.target_result(job, started={"outcome": "ok"}, final=final,
+                                read={"outcome": "ok", "backends": []})
+    assert result["status"] == "unknown"
+    assert "verify" not in result
+    assert result["error"]["message"].startswith("unknown — the deployment bp-r-1-apim-a-")
+    assert "az deployment group show" in result["error"]["message"]
+    assert flow.held_deployments(result) == [{"deploymentName": job["call"]["deploymentName"],
+                                              "why": result["error"]["message"]}]
+
+
+def test_the_plan_carries_explicit_child_ids_and_a_lock_key_per_target() -> None:
+    plan = _plan()
+    job = plan["waves"][0]["deploy"][0]
+    assert job["instanceId"] == "rollout-r-1-w1-t0-deploy"
+    assert job["pollerId"] == "rollout-r-1-w1-t0-poll"
+    assert plan["waves"][0]["preflight"][0]["instanceId"] == "rollout-r-1-w1-t0-preflight"
+    assert plan["lockKeys"] == sorted(plan["lockKeys"]) and len(plan["lockKeys"]) == 2
+    spec = {"rolloutId": "r-1", "request": REQUEST}
+    assert flow.plan_problems(plan, spec, POLICY, "rollout-r-1") == []
+    assert flow.plan_problems(plan, spec, POLICY, "rollout-other")
+    planted = {**plan, "waves": plan["waves"][:1]}
+    assert any("targets" in p.problem for p in flow.plan_problems(planted, spec, POLICY, "rollout-r-1"))
 
 
 def test_a_failed_wave_skips_every_later_target() -> None:
