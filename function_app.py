@@ -2,6 +2,7 @@
 
 import azure.durable_functions as df
 
+from activities.alerts import bp as alert_activities
 from activities.backends import bp as backend_activities
 from activities.deployments import bp as deployment_activities
 from activities.locks import bp as lock_activities
@@ -12,5 +13,5 @@ from orchestrators.watchdog import bp as watchdog
 
 app = df.DFApp()
 for blueprint in (rollout_http, rollout_orchestrations, deployment_activities, backend_activities, lock_activities,
-                  watchdog, watch_activities):
+                  watchdog, watch_activities, alert_activities):
     app.register_functions(blueprint)

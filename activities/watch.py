@@ -7,6 +7,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from breakerpanel.alerts.dispatch import after_check
 from breakerpanel.core.watch.run import target_key
 from breakerpanel.settings import load_settings
 from breakerpanel.store.factory import open_store
@@ -46,4 +47,6 @@ def watch_check(payload: dict[str, Any]) -> dict[str, Any]:
         store = open_store()
     except Exception as exc:
         return {"results": [], "problem": problem("settings", exc), "group": wanted}
-    return {"results": check_group(settings, watch, group, store, at), "group": wanted}
+    results = check_group(settings, watch, group, store, at)
+    # This group's outbox records only: the groups' activities run in parallel, each delivering its own.
+    return {"results": results, "group": wanted, "alerts": after_check(settings, store, results, at)}

@@ -33,6 +33,7 @@ def parse_at(raw: str) -> datetime:
 
 
 def run_watch(args: argparse.Namespace) -> int:
+    from breakerpanel.alerts.dispatch import after_check
     from breakerpanel.settings import SettingsError, load_settings
     from breakerpanel.store.factory import open_store
     from breakerpanel.targets import load_targets
@@ -61,20 +62,34 @@ def run_watch(args: argparse.Namespace) -> int:
     except Exception as exc:
         print(f"the state store cannot be used: {exc}", file=sys.stderr)
         return 3
+    alerts: dict[str, Any] = {}
     try:
         results: list[dict[str, Any]] = []
         for group in group_targets(targets):
             results += check_group(settings, watch, group, store, now)
+        # Inside the lease: two passes never deliver side by side (the outbox's claims would keep them from
+        # sending one notification twice anyway). Never raises: a sink failing is reported, not fatal.
+        alerts = after_check(settings, store, results, now)
     finally:
         # The lease expires by itself; the pass's result stands even if releasing it fails.
         with contextlib.suppress(Exception):
             store.release_lease(_LEASE, holder)
     report = combine(results, now)
+    report["alerts"] = alerts
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
-        print("\n".join(render(report)))
+        print("\n".join([*render(report), *_alert_lines(alerts)]))
     return exit_code(report)
+
+
+def _alert_lines(alerts: dict[str, Any]) -> list[str]:
+    lines = []
+    if alerts.get("delivered") or alerts.get("failed"):
+        lines.append(f"  alerts: {alerts.get('delivered', 0)} delivered, {alerts.get('failed', 0)} to retry")
+    for found in alerts.get("problems", []):
+        lines.append(f"  alerts problem: {found.get('code')} — {found.get('message', '')}")
+    return lines
 
 
 def add_parser(commands: Any) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskState
 
+from activities.alerts import rollout_notify
 from activities.backends import apim_read_backends
 from activities.deployments import (
     arm_cancel_deployment,
@@ -238,6 +239,7 @@ def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
     if problems:
         result = flow.refused(spec, problems, context.current_utc_datetime)
         context.set_custom_status(result)
+        yield context.call_activity(rollout_notify, result)
         return result
     progress = flow.start_progress(plan, context.current_utc_datetime)
     context.set_custom_status(flow.status_view(progress))
@@ -313,4 +315,6 @@ def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
     released = yield from _release(context, plan, result)
     result = flow.note_release(result, released)
     context.set_custom_status(flow.status_view(result))
+    # The outcome to App Insights and the webhook, through the outbox; the activity never fails.
+    yield context.call_activity(rollout_notify, result)
     return result

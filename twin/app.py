@@ -42,6 +42,8 @@ class Twin:
         from twin import control
         from twin.apim.routes import ROUTES as APIM_ROUTES
         from twin.apim.state import ApimState
+        from twin.app_insights.routes import ROUTES as APP_INSIGHTS_ROUTES
+        from twin.app_insights.state import AppInsightsState
         from twin.arm_deployments.routes import ROUTES as ARM_ROUTES
         from twin.arm_deployments.state import ArmState
         from twin.gateway.loader import GatewayState
@@ -55,16 +57,19 @@ class Twin:
         self.apim = ApimState(self.config)
         self.arm = ArmState(self.config, self.apim)
         self.logs = LogsState(self.config)
+        self.app_insights = AppInsightsState(self.logs)  # custom events, on the Log Analytics clock
         self.gateway = GatewayState()  # the traffic scenarios loaded, with their breaker events
         self.faults = Faults()
         self._captured: list[dict[str, Any]] = []
-        self._router = Router([*control.ROUTES, *ARM_ROUTES, *APIM_ROUTES, *LOGS_ROUTES, *GATEWAY_ROUTES])
+        self._router = Router([*control.ROUTES, *ARM_ROUTES, *APIM_ROUTES, *LOGS_ROUTES, *GATEWAY_ROUTES,
+                              *APP_INSIGHTS_ROUTES])
 
     def reset(self) -> None:
         with self.lock:
             self.apim.reset()
             self.arm.reset()
             self.logs.reset()
+            self.app_insights.reset()
             self.gateway.reset()
             self.faults.clear()
             self._captured.clear()

@@ -118,3 +118,14 @@ class TwinServer:
             "BREAKERPANEL_CREDENTIAL": "static",
             "REQUESTS_CA_BUNDLE": str(self.ca_path),
         }
+
+    def app_insights_environment(self) -> dict[str, str]:
+        """The settings that send the app's custom events to this twin's Application Insights. The SDK's own
+        reporting (statsbeat to Microsoft, the OneSettings control plane, SDK stats to the component) is off:
+        the twin is offline."""
+        return {
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": self.twin.app_insights.connection_string(self.url),
+            "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+            "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true",
+            "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
+        }

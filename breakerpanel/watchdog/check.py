@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from breakerpanel.alerts.dispatch import sink_names
+from breakerpanel.alerts.outbox import stage_incident
 from breakerpanel.core.watch.bins import Grid
 from breakerpanel.core.watch.config import gateway_config
 from breakerpanel.core.watch.events import BreakerEventError, parse_breaker_event
@@ -95,6 +97,15 @@ def _write(store: Store, transition: Transition) -> bool:
     return True
 
 
+def _stage_alert(store: Store, view: dict[str, Any], sinks: list[str], problems: list[dict[str, Any]]) -> None:
+    """Put the transition's notification in the outbox in the step that wrote it. If this write fails, the
+    reconciliation after the check (breakerpanel.alerts.dispatch) stages it from the incident record."""
+    try:
+        stage_incident(store, view, sinks, datetime.now(UTC))
+    except Exception as exc:
+        problems.append(problem("alerts", exc))
+
+
 def _unknown_result(allowed: AllowedTarget, now: datetime, problems: list[dict[str, Any]]) -> dict[str, Any]:
     return {"target": dict(target_of(allowed)), "at": _iso(now), "status": "unknown",
             "sources": {"gatewayLogs": False, "backends": False, "deployments": False},
@@ -161,11 +172,14 @@ def _check_target(
     )
     evaluation = evaluate_target(data, previous, grid=grid, now=now, policy=policy)
     changes: list[dict[str, Any]] = []
+    sinks = sink_names()
     for transition in evaluation.transitions:
         if not _write(store, transition):
             continue  # an overlapping run wrote it first and reported it; reporting it here would repeat it
         if transition.change != "ongoing" or transition.value.get("state") == "open":
             changes.append(incident_view(transition.value, transition.change))
+        if transition.change != "ongoing":
+            _stage_alert(store, changes[-1], sinks, problems)
     if deployments is not None:
         _advance_watermark(store, key, now)
     _prune_events(store, resource_id, now, policy.lookback_seconds)

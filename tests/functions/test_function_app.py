@@ -52,6 +52,7 @@ EXPECTED_TRIGGERS = {
     "watchdog_orchestrator": "orchestrationTrigger",
     "watch_plan": "activityTrigger",
     "watch_check": "activityTrigger",
+    "rollout_notify": "activityTrigger",
     "breaker_events": "eventGridTrigger",
     "health": "httpTrigger",
 }

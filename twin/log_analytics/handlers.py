@@ -53,6 +53,11 @@ def query(twin: Twin, request: Request) -> Response:
     answers at once and sends no `statistics` or `render`. `workspaces` is checked and ignored: a query sees
     the path's workspace only (twin/log_analytics/state.py: named and default workspaces).
     """
+    from twin.app_insights import handlers as app_insights
+
+    if app_insights.is_app_events_query(request):
+        # A workspace-based component's events: held by the twin's App Insights (same KQL engine).
+        return app_insights.query_workspace_events(twin, request)
     return _run(twin, request, workspace_id=request.params["workspaceId"], resource_id=None)
 
 
@@ -65,6 +70,11 @@ def query_resource(twin: Twin, request: Request) -> Response:
         f"/subscriptions/{p['subscription']}/resourceGroups/{p['group']}/providers/{p['namespace']}"
         f"/{p['rtype']}/{p['name']}"
     )
+    from twin.app_insights import handlers as app_insights
+
+    if app_insights.is_component(p["namespace"], p["rtype"]):
+        # A component's Logs: its customEvents, as the Portal's Logs blade and its alert rules query them.
+        return app_insights.query_component(twin, request, resource_id)
     return _run(twin, request, workspace_id=None, resource_id=resource_id)
 
 

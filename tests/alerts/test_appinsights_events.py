@@ -1,0 +1,119 @@
+"""Incident transitions and rollout outcomes reach Application Insights as custom events: through the real
+Azure Monitor exporter, over HTTPS with a bearer token, into the twin's ingestion endpoint, and back out
+through KQL as customEvents (component) and AppEvents (workspace)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from breakerpanel.watchdog.replay import environment, replay
+
+pytestmark = pytest.mark.twin
+START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+
+def _rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    table = answer["tables"][0]
+    names = [c["name"] for c in table["columns"]]
+    return [dict(zip(names, row, strict=True)) for row in table["rows"]]
+
+
+def test_a_stuck_breaker_opens_and_resolves_as_two_custom_events(twin_server: Any, tmp_path: Path) -> None:
+    result = replay(twin_server, "region-down", start=START, state_dir=tmp_path / "state",
+                    extra_env=twin_server.app_insights_environment())
+    opened = [i for _, i in result.changes("opened")]
+    resolved = [i for _, i in result.changes("resolved")]
+    assert opened and resolved
+    rows = _rows(twin_server.twin.app_insights.query(
+        'customEvents | project timestamp, name, d = customDimensions | order by timestamp asc'))
+    assert [r["name"] for r in rows] == ["IncidentOpened", "IncidentResolved"]
+    first = json.loads(rows[0]["d"]) if isinstance(rows[0]["d"], str) else rows[0]["d"]
+    incident = opened[0]
+    assert first["target"] == "apim-gateway" and first["kind"] == incident["kind"] == "BreakerStuckOpen"
+    assert first["backend"] == incident["backend"] and first["severity"] == "warning"
+    assert first["incidentKey"] == incident["key"] and first["incidentId"] == incident["id"]
+    assert first["state"] == "open" and first["resourceGroup"] == "rg-gateway"
+    # The event's time is the watchdog's decision (openedAt), not when the exporter happened to run.
+    assert rows[0]["timestamp"].startswith(incident["openedAt"].rstrip("Z")[:16])
+    # Every pass delivered its own transitions and nothing else: one event per transition, ever.
+    assert sum(p.report["alerts"]["delivered"] for p in result.passes) == 2
+    assert all(not p.report["alerts"]["problems"] for p in result.passes)
+
+
+def test_the_exporter_sent_event_envelopes_with_an_entra_token(twin_server: Any, tmp_path: Path) -> None:
+    replay(twin_server, "region-down", start=START, state_dir=tmp_path / "state",
+           extra_env=twin_server.app_insights_environment())
+    posts = twin_server.twin.captured("appinsights.track")
+    assert posts and all(p["status"] == 200 for p in posts)
+    envelope = posts[0]["body"][0]
+    assert envelope["name"] == "Microsoft.ApplicationInsights.Event"
+    assert envelope["data"]["baseType"] == "EventData"
+    assert envelope["data"]["baseData"]["name"] == "IncidentOpened"
+    assert "microsoft.custom_event.name" not in envelope["data"]["baseData"]["properties"]
+    # Without a token the endpoint refuses, as a component with local auth off does.
+    url = twin_server.url + "/v2.1/track"
+    answer = requests.post(url, json=[envelope], verify=str(twin_server.ca_path), timeout=5)
+    assert answer.status_code == 401
+
+
+def test_the_events_are_queryable_through_the_logs_query_api(twin_server: Any, tmp_path: Path) -> None:
+    from azure.monitor.query import LogsQueryClient
+
+    from breakerpanel.azure.clients import StaticTokenCredential
+    from twin.app_insights.state import DEFAULT_COMPONENT, DEFAULT_WORKSPACE
+
+    replay(twin_server, "region-down", start=START, state_dir=tmp_path / "state",
+           extra_env=twin_server.app_insights_environment())
+    client = LogsQueryClient(StaticTokenCredential("t"), endpoint=twin_server.url,
+                             connection_verify=str(twin_server.ca_path), retry_total=0)
+    component = client.query_resource(DEFAULT_COMPONENT, "customEvents | summarize count() by name", timespan=None)
+    assert sorted(tuple(r) for r in component.tables[0].rows) == [("IncidentOpened", 1), ("IncidentResolved", 1)]
+    workspace = client.query_workspace(DEFAULT_WORKSPACE, 'AppEvents | where Name == "IncidentOpened" '
+                                       '| project k = tostring(Properties["kind"])', timespan=None)
+    assert [tuple(r) for r in workspace.tables[0].rows] == [("BreakerStuckOpen",)]
+
+
+def test_a_dead_ingestion_endpoint_never_fails_the_watchdog_and_is_retried(twin_server: Any, tmp_path: Path) -> None:
+    from breakerpanel.store.base import OUTBOX
+    from breakerpanel.store.factory import open_store
+
+    env = {**twin_server.app_insights_environment(),
+           "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-4000-8000-0000000a1b2c;"
+                                                    "IngestionEndpoint=https://127.0.0.1:9/"}
+    result = replay(twin_server, "region-down", start=START, state_dir=tmp_path / "state", extra_env=env)
+    assert result.changes("opened") and result.changes("resolved")  # the watchdog itself carried on
+    assert sum(p.report["alerts"]["failed"] for p in result.passes) >= 1
+    with environment({"BREAKERPANEL_STORE": "sqlite", "BREAKERPANEL_STATE_DIR": str(tmp_path / "state")}):
+        entries = open_store().list(OUTBOX)
+    states = [e.value["sinks"]["appInsights"] for e in entries]
+    assert len(states) == 2 and all(s["state"] == "pending" and s["nextAttemptAt"] for s in states)
+    assert all("127.0.0.1" not in str(s["lastError"]) for s in states)
+
+
+def test_rollout_outcomes_become_custom_events(twin_server: Any, tmp_path: Path) -> None:
+    from breakerpanel.alerts.dispatch import after_rollout
+    from breakerpanel.settings import load_settings
+    from breakerpanel.store.sqlite_store import SqliteStore
+
+    twin_server.twin.reset()
+    target = {"subscriptionId": "s1", "resourceGroup": "rg-gateway", "apimName": "apim-gateway"}
+    result = {"rolloutId": "rollout-1", "status": "failed", "finishedAt": "2026-12-01T10:05:00Z", "targets": {
+        "t1": {"target": target, "wave": 1, "phase": "failed", "deploymentName": "bp-rollout-1-x",
+               "result": {"status": "failed", "stage": "deploy",
+                          "diagnoses": [{"code": "ValidationError", "message": "Backend Entity 'x' not found."}],
+                          "rollback": {"ran": True, "deploymentName": "bp-rollout-1-x-rb"}}}}}
+    with environment({**twin_server.environment(), **twin_server.app_insights_environment()}):
+        store = SqliteStore(tmp_path / "s.sqlite3")
+        first = after_rollout(load_settings(), store, result)
+        again = after_rollout(load_settings(), store, result)  # a replayed activity: staged once, sent once
+    assert first["delivered"] == 1 and again["delivered"] == 0
+    rows = _rows(twin_server.twin.app_insights.query(
+        'customEvents | project name, o = tostring(customDimensions["outcome"]), '
+        'd = tostring(customDimensions["deployment"]), r = tostring(customDimensions["rolloutId"])'))
+    assert rows == [{"name": "RolloutCompleted", "o": "rolledBack", "d": "bp-rollout-1-x", "r": "rollout-1"}]
