@@ -229,19 +229,21 @@ def arm_cancel_deployment(payload: dict[str, Any]) -> Outcome:
     def action() -> dict[str, Any]:
         client = _client(payload)
         group, name = payload["target"]["resourceGroup"], payload["deploymentName"]
-        try:
-            existing = client.deployments.get(group, name)
-        except ResourceNotFoundError:
-            return {"provisioningState": None, "exists": False, "cancelRequested": False}
-        if str(_state(existing).get("provisioningState")) in TERMINAL_STATES:
-            return {"exists": True, "cancelRequested": False, **_state(existing)}
+        # The cancel first: it needs no readable answer, and a GET that cannot be read must not keep ARM
+        # deploying. 404: never submitted; 409: already terminal.
         try:
             client.deployments.cancel(group, name)
             requested = True
+        except ResourceNotFoundError:
+            return {"provisioningState": None, "exists": False, "cancelRequested": False}
         except HttpResponseError as exc:
             if exc.status_code != 409:
                 raise
-            requested = False  # it reached a terminal state between the read and the cancel
-        return {"exists": True, "cancelRequested": requested, **_state(client.deployments.get(group, name))}
+            requested = False
+        try:
+            state = _state(client.deployments.get(group, name))
+        except Exception:  # the poller reads the state next; what matters here is that the cancel was sent
+            state = {"provisioningState": None}
+        return {"exists": True, "cancelRequested": requested, **state}
 
     return call_azure(action)

@@ -68,7 +68,8 @@ def _classified(status: int | None, error: dict[str, Any], retry_after: str | No
     outcome: Outcome = {
         "outcome": "transient" if verdict.transient else "permanent",
         "status": status,
-        "error": error,
+        # The HTTP status travels with the error, so a summary of an unrecognised error can still show it.
+        "error": {**error, "httpStatus": status} if status is not None else error,
         "retryAfterSeconds": verdict.retry_after_seconds,
     }
     fix = failure_fix(status, str(error.get("code") or ""), kind=kind)

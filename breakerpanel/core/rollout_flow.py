@@ -281,7 +281,7 @@ def after_cancel(progress: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """Halt the rollout because of the cancel: pending targets of this and later waves never start."""
     current = progress.get("wave")
     pending = [k for k, t in progress["targets"].items() if t["phase"] in ("pending", "preflight",
-                                                                            "awaitingApproval")]
+                                                                            "awaitingApproval", "skipped")]
     updated = _with_targets(progress, pending, now, phase="cancelled")
     cancel = progress.get("cancel") or {}
     by = f" by {cancel['by'].get('upn') or cancel['by'].get('name')}" if isinstance(cancel.get("by"), Mapping) else ""
@@ -320,6 +320,7 @@ def after_preflight(
             diagnoses = [d.to_dict() for d in diagnose_error(error)] if parse_error(error) is not None else []
             updated = _with_targets(updated, [key], now, phase="failed", failure={
                 "stage": "validate", "error": error, "diagnoses": diagnoses,
+                **({"fix": validated["fix"]} if validated.get("fix") else {}),
             })
             failed.append(key)
             continue
@@ -607,6 +608,8 @@ def target_result(
         error = started.get("error")
         result.update(status="failed", stage="submit", error=error,
                       diagnoses=[d.to_dict() for d in diagnose_error(error)] if parse_error(error) else [])
+        if started.get("fix"):
+            result["fix"] = started["fix"]
         return result
     assert final is not None
     state = final.get("provisioningState")
@@ -616,6 +619,8 @@ def target_result(
         result["stop"] = final["stop"]
     if final.get("unknown"):
         result.update(status="unknown", stage="poll", error=unknown_error(job["call"], str(final["unknown"])))
+        if final.get("fix"):
+            result["fix"] = final["fix"]
         return result  # nothing read from APIM is a verdict while the deployment may still be running
     if started.get("outcome") != "ok" and final.get("exists") is False:
         error = started.get("error")

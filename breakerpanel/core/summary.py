@@ -1,11 +1,13 @@
 """The rollout summary a person reads: what happened per target, why it failed, how to fix it.
 
 Everything printed passes through `redact`: URLs lose query strings and user info, and key/token/
-signature values are masked, because error messages and URLs can carry them. Raw errors are never printed.
+signature values are masked, because error messages and URLs can carry them. A raw error is printed (redacted,
+cut to a few hundred characters) only when the diagnosis does not recognise it: then it is all there is.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import TypedDict
@@ -30,6 +32,9 @@ class TargetResult(TypedDict, total=False):
     diagnoses: list[dict[str, object]]  # Diagnosis.to_dict()
     differences: list[dict[str, object]]  # Difference.to_dict()
     rollback: dict[str, object]  # {"deploymentName", "state", "diagnoses": [...]}
+    apimAfterStop: dict[str, object]  # what APIM held after a cancelled / timed-out deployment was stopped
+    stage: str
+    fix: str
     error: str
 
 
@@ -56,7 +61,8 @@ def redact(text: str) -> str:
 
 def _s(value: object) -> str:
     if isinstance(value, Mapping) and ("code" in value or "message" in value):
-        value = f"{value.get('code') or '?'}: {value.get('message') or ''}".rstrip(": ")
+        status = f" (HTTP {value['httpStatus']})" if value.get("httpStatus") else ""
+        value = f"{value.get('code') or '?'}{status}: {value.get('message') or ''}".rstrip(": ")
     return redact("" if value is None else str(value))
 
 
@@ -88,6 +94,8 @@ def normalize_target(raw: Mapping[str, object]) -> TargetResult:
     out: dict[str, object] = {k: v for k, v in merged.items() if k in TargetResult.__annotations__}
     out["outcome"] = raw.get("outcome") or inner.get("status") or raw.get("phase") or "in progress"
     stage = inner.get("stage") or raw.get("stage")
+    if stage:
+        out["stage"] = stage
     out["phase"] = f"{raw.get('phase') or '?'}" + (f", at {stage}" if stage else "")
     state = raw.get("deploymentState") or inner.get("provisioningState") or raw.get("provisioningState")
     if state:
@@ -162,6 +170,8 @@ def render_target(result: Mapping[str, object]) -> list[str]:
         lines.append(f"  deployment {_s(result.get('deploymentName'))}{state}")
     if result.get("error"):
         lines.append(f"  error: {_s(result.get('error'))}")
+    if result.get("fix"):
+        lines.append(f"  fix: {_s(result.get('fix'))}")
     for problem in _list(result.get("problems")):
         lines.append(
             f"  {_s(problem.get('severity') or 'error')} {_s(problem.get('field'))}: {_s(problem.get('problem'))}"
@@ -174,8 +184,24 @@ def render_target(result: Mapping[str, object]) -> list[str]:
         lines.append(f"    fix: {_s(warning.get('fix'))}")
     lines += _diagnosis_lines(_list(result.get("diagnoses")), "  ")
     lines += _difference_lines(result)
+    lines += _stopped_lines(result.get("apimAfterStop"))
     lines += _rollback_lines(result.get("rollback"))
     return lines
+
+
+def _stopped_lines(view: object) -> list[str]:
+    if not isinstance(view, Mapping):
+        return []
+    if view.get("read") is False:
+        return ["  APIM after the stop: could not be read back — check the backends in the portal"]
+    differences = _list(view.get("differences"))
+    if not differences:
+        return ["  APIM after the stop: every backend already matches the request (the deployment had written "
+                "them, or they were so before)"]
+    lines = [f"  APIM after the stop: {len(differences)} difference(s) from the request — the target is partially "
+             "deployed or still holds its earlier state"]
+    return lines + [f"    {_s(d.get('backend'))} {_s(d.get('field'))}: {_s(d.get('problem'))}".replace("  :", ":")
+                    for d in differences]
 
 
 def _what_if_lines(what_if: object) -> list[str]:
@@ -219,6 +245,19 @@ def _rollback_lines(rollback: object) -> list[str]:
     return [*lines, *untrusted, *_diagnosis_lines(_list(rollback.get("diagnoses")), "    ")]
 
 
+_RAW_CHARS = 600
+
+
+def _raw(value: object) -> str:
+    """An unrecognised error as Azure sent it: compact JSON, redacted, cut short."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        text = str(value)
+    text = redact(text)
+    return text if len(text) <= _RAW_CHARS else text[:_RAW_CHARS] + "…"
+
+
 def _diagnosis_lines(diagnoses: list[Mapping[str, object]], indent: str) -> list[str]:
     lines: list[str] = []
     for d in diagnoses:
@@ -230,6 +269,8 @@ def _diagnosis_lines(diagnoses: list[Mapping[str, object]], indent: str) -> list
             lines.append(f"{indent}  cause: {_s(cause)}")
         lines.append(f"{indent}  error: {_s(d.get('code') or '?')}: {_s(d.get('message'))}")
         lines.append(f"{indent}  fix: {_s(d.get('fix'))}")
+        if str(d.get("fix") or "") == "see raw error" and d.get("raw") is not None:
+            lines.append(f"{indent}  raw error: {_raw(d.get('raw'))}")
         if d.get("trackingId"):
             lines.append(f"{indent}  tracking id: {_s(d.get('trackingId'))}")
     return lines
@@ -239,9 +280,20 @@ def _difference_lines(result: Mapping[str, object]) -> list[str]:
     if "differences" not in result:
         return []
     differences = _list(result.get("differences"))
+    # After a failed deployment that was not rolled back, APIM is not the rollout's success: it holds its
+    # earlier state, or whatever the failed deployment had written before it failed.
+    rollback = result.get("rollback")
+    rolled_back = isinstance(rollback, Mapping) and rollback.get("ran") is not False
+    failed_deploy = str(result.get("outcome")) == "failed" and result.get("stage") == "deploy" and not rolled_back
     if not differences:
+        if failed_deploy:
+            return ["  verify: APIM holds what the request asks for, but the deployment FAILED: this is the state "
+                    "APIM already had (or what the deployment wrote before it failed), not a successful rollout"]
         return ["  verify: APIM matches the request"]
-    lines = [f"  verify: {len(differences)} difference(s) between the request and APIM"]
+    if failed_deploy:
+        lines = [f"  verify: APIM still holds its earlier state — {len(differences)} difference(s) from the request"]
+    else:
+        lines = [f"  verify: {len(differences)} difference(s) between the request and APIM"]
     for d in differences:
         field = f" {_s(d.get('field'))}" if d.get("field") else ""
         lines.append(

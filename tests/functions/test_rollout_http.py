@@ -775,3 +775,113 @@ def test_a_broken_setting_fails_every_route_with_500(api: Api, monkeypatch: pyte
         assert response.status == 500, response
         assert "BREAKERPANEL_ARM_ENDPOINT" in response.json["error"]["message"]
         assert "s3cr3t" not in response.text
+
+
+# ------------------------------------------------------------------------------------------- issue 9: lock, cancel
+
+
+def test_two_rollouts_started_concurrently_for_one_target_one_wins(api: Api, twin: Any) -> None:
+    def request_for(*targets: dict[str, Any]) -> func.HttpRequest:
+        return func.HttpRequest("POST", f"{BASE}/api/rollouts?code=function-key",
+                                headers={"content-type": "application/json", **ADA}, params={"code": "function-key"},
+                                route_params={}, body=json.dumps(rollout_request(*targets)).encode())
+
+    start = api.functions["start_rollout"]
+    # Different target sets (so different ids), one target shared: only the lock can keep them apart. Both
+    # calls interleave at every await of the Durable client.
+    async def both() -> list[func.HttpResponse]:
+        return list(await asyncio.gather(
+            start(req=request_for(target("apim-one")), client=api.hub.client_binding()),
+            start(req=request_for(target("apim-two"), target("apim-one", wave=2)), client=api.hub.client_binding()),
+        ))
+
+    first, second = api.loop.run_until_complete(both())
+    codes = sorted([first.status_code, second.status_code])
+
+    assert codes == [202, 409], (first.get_body(), second.get_body())
+    refused = json.loads((first if first.status_code == 409 else second).get_body())
+    assert refused["error"]["code"] == "RolloutInProgress"
+    assert "apim-one" in refused["error"]["message"]
+    assert len(api.host.statuses()) == 1
+    api.drive()
+    assert len(deployment_puts(twin)) == 1
+
+
+def test_the_lock_is_atomic_under_threads() -> None:
+    import tempfile
+    import threading
+    from pathlib import Path
+
+    from breakerpanel.core import target_lock
+    from breakerpanel.rollout_lock import try_take
+    from breakerpanel.store.sqlite_store import SqliteStore
+
+    with tempfile.TemporaryDirectory() as folder:
+        won: list[str] = []
+        barrier = threading.Barrier(8)
+
+        def take(n: int) -> None:
+            store = SqliteStore(Path(folder) / "state.sqlite3")
+            barrier.wait()
+            if try_take(store, target_lock.PREFIX + "sub/rg/apim", {"holder": f"rollout-{n}"}) is None:
+                won.append(f"rollout-{n}")
+            store.close()
+
+        threads = [threading.Thread(target=take, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(won) == 1
+
+
+def test_cancel_stops_the_deployment_in_arm_and_frees_the_target(
+    api: Api, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    monkeypatch.setattr(twin.arm, "config", dataclasses.replace(twin.arm.config, deployment_poll_steps=1000))
+    accepted = api.start(rollout_request())
+    instance_id = accepted.json["instanceId"]
+    api.drive(timedelta(minutes=2))
+    assert api.get(instance_id).json["phase"] == "deploying"
+    assert api.start(rollout_request()).status == 409
+
+    cancelled = api.act("cancel", instance_id, body={"comment": "wrong pool"}, headers=GRACE)
+
+    assert cancelled.status == 202, cancelled
+    assert cancelled.json["cancelledBy"]["objectId"] == OIDS["grace"]
+    assert any(r.endswith("-poll") for r in cancelled.json["reached"])
+    api.drive()
+    read = api.get(instance_id).json
+    assert (read["runtimeStatus"], read["status"]) == ("Completed", "cancelled")
+    (progress,) = read["targets"].values()
+    assert progress["result"]["provisioningState"] == "Canceled"
+    assert twin.captured("arm.deployments.cancel")
+    assert all(not d.active for d in twin.arm.all_active())
+    assert api.act("cancel", instance_id).status == 409
+    assert api.start(rollout_request()).status == 202
+
+
+def test_a_target_held_in_doubt_is_refused_until_released(
+    api: Api, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from twin.faults import parse_rule
+
+    monkeypatch.setenv("BREAKERPANEL_DEPLOY_TIMEOUT", "PT10M")
+    twin.faults.add(parse_rule({"route": "arm.deployments.get", "kind": "html", "skip": 1}))
+    instance_id = api.start(rollout_request()).json["instanceId"]
+    api.drive(None)
+    assert api.get(instance_id).json["status"] == "unknown"
+    twin.faults.clear()
+
+    held = api.start(rollout_request())
+
+    assert held.status == 409, held
+    assert held.json["error"]["code"] == "TargetHeld"
+    assert "may still be running" in held.json["error"]["message"]
+    assert f"/api/rollouts/{instance_id}/release" in held.json["error"]["message"]
+    assert api.act("release", instance_id, headers=ADA).status == 403
+    released = api.act("release", instance_id, headers=GRACE)
+    assert released.status == 200, released
+    assert api.start(rollout_request()).status == 202

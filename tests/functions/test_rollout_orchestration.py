@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 import function_app
+from activities.policy import current_policy
 from breakerpanel.core.model import Target
 from breakerpanel.core.request import check_rollout_request
-from activities.policy import current_policy
 from breakerpanel.core.rollout_api import orchestration_input, rollout_instance_id
 from breakerpanel.core.summary import render_summary
 from breakerpanel.localrun import LocalDurableHost, Step
@@ -600,3 +600,296 @@ def test_a_rollback_point_whose_parameters_fail_validation_is_no_point(rollouts:
     assert rollback["ran"] is False
     assert "no trustworthy point" in rollback["reason"] and "attacker.example" in rollback["reason"]
     assert len(deployment_puts(twin)) == puts_before + 1  # the failed rollout only; no rollback deployed
+
+
+# ------------------------------------------------------------------------- issue 9: faults, cancel, deadline, lock
+
+
+def _rule(**spec: Any) -> Any:
+    from twin.faults import parse_rule
+
+    return parse_rule(spec)
+
+
+def _lock_records() -> dict[str, dict[str, Any]]:
+    from breakerpanel.core import target_lock
+    from breakerpanel.store.factory import open_store
+
+    store = open_store()
+    try:
+        return {r.key: r.value for r in store.list(target_lock.KIND, target_lock.PREFIX)}
+    finally:
+        store.close()
+
+
+def _cancel(rollouts: Rollouts, instance_id: str, by: dict[str, str] = APPROVER) -> list[str]:
+    """What POST /api/rollouts/{id}/cancel does: the event to the rollout and to each of its running children."""
+    from breakerpanel.core.rollout_api import child_ids
+    from breakerpanel.core.rollout_flow import CANCEL_EVENT
+
+    status = rollouts.host.status(instance_id)
+    spec = json.loads(status["input"]) if isinstance(status["input"], str) else status["input"]
+    event = {"by": by, "reason": "stop it"}
+    reached = [instance_id]
+    rollouts.host.raise_event(instance_id, CANCEL_EVENT, event)
+    running = {s["instanceId"] for s in rollouts.host.statuses() if s["runtimeStatus"] in ("Running", "Pending")}
+    for child in child_ids(spec):
+        if child in running:
+            rollouts.host.raise_event(child, CANCEL_EVENT, event)
+            reached.append(child)
+    return reached
+
+
+def _slow_arm(twin: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ARM that keeps a deployment Running for a thousand polls."""
+    import dataclasses
+
+    monkeypatch.setattr(twin.arm, "config", dataclasses.replace(twin.arm.config, deployment_poll_steps=1000))
+
+
+@pytest.mark.parametrize("kind", ["empty", "html", "truncated"])
+def test_an_unreadable_poll_answer_is_retried_and_the_rollout_verifies(rollouts: Rollouts, twin: Any,
+                                                                       kind: str) -> None:
+    # The first GET is the start activity's own look for an existing deployment (404); then the polls.
+    twin.faults.add(_rule(route="arm.deployments.get", kind=kind, skip=1, count=3))
+    status = rollouts.run(rollouts.start(request()))
+
+    assert status["runtimeStatus"] == "Completed", status["output"]
+    assert status["output"]["status"] == "succeeded"
+    result = only_target(status)["result"]
+    assert result["provisioningState"] == "Succeeded"
+    assert result["verify"]["differences"] == []
+    assert [r["fault"] for r in twin.captured("arm.deployments.get")].count(kind) == 3
+
+
+@pytest.mark.parametrize("route", ["arm.deployments.validate", "arm.deployments.whatif",
+                                   "arm.deployments.whatif.result", "arm.deployments.list", "arm.deployments.put",
+                                   "arm.asyncoperation.get", "apim.backends.list", "apim.backends.get"])
+def test_an_html_answer_on_any_call_is_survived(rollouts: Rollouts, twin: Any, route: str) -> None:
+    twin.faults.add(_rule(route=route, kind="html", count=1))
+    status = rollouts.run(rollouts.start(request()))
+
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"]["status"] == "succeeded", render_summary(status["output"])
+    assert len(deployment_puts(twin)) in (1, 2)
+    assert len({p["params"]["name"] for p in deployment_puts(twin)}) == 1
+
+
+def test_a_deployment_whose_state_cannot_be_learned_is_unknown_never_verified_and_holds_the_target(
+    rollouts: Rollouts, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BREAKERPANEL_DEPLOY_TIMEOUT", "PT10M")
+    twin.faults.add(_rule(route="arm.deployments.get", kind="html", skip=1))
+    status = rollouts.run(rollouts.start(request()))
+
+    assert status["runtimeStatus"] == "Completed"
+    output = status["output"]
+    assert output["status"] == "unknown"
+    entry = only_target(status)
+    assert entry["phase"] == "unknown"
+    result = entry["result"]
+    assert result["status"] == "unknown"
+    assert "verify" not in result, "no diff is presented while the deployment may still be running"
+    message = result["error"]["message"]
+    assert message.startswith(f"unknown — the deployment {result['deploymentName']} may still be running")
+    assert f"az deployment group show --subscription {SUB} -g rg-gw -n {result['deploymentName']}" in message
+    summary = "\n".join(render_summary(output))
+    assert "UNKNOWN" in summary and "may still be running" in summary and "verify:" not in summary
+    # ARM was asked to cancel it at the deadline, and the target stays held.
+    assert twin.captured("arm.deployments.cancel")
+    (lock,) = _lock_records().values()
+    assert lock["state"] == "inDoubt"
+    assert lock["deployments"][0]["deploymentName"] == result["deploymentName"]
+    assert output["lock"]["held"] == [f"{SUB}/rg-gw/apim-one"]
+
+    # A new rollout of the target is refused by the orchestration itself as well.
+    twin.faults.clear()
+    again = rollouts.run(rollouts.start(request()))
+    assert again["output"]["status"] == "refused"
+    assert "held by rollout rollout-r1" in again["output"]["halted"]["reason"]
+
+
+def test_an_authentication_failure_is_permanent_and_says_what_to_fix(rollouts: Rollouts, twin: Any) -> None:
+    twin.faults.add(_rule(route="arm.deployments.validate", kind="error", status=401))
+    status = rollouts.run(rollouts.start(request()))
+
+    entry = only_target(status)
+    assert entry["failure"]["stage"] == "validate"
+    assert entry["failure"]["error"]["code"] == "ExpiredAuthenticationToken"
+    assert len(twin.captured("arm.deployments.validate")) == 1, "a lost credential is not retried"
+    assert status["output"]["status"] == "failed"
+
+
+def test_a_403_names_the_missing_role(rollouts: Rollouts, twin: Any) -> None:
+    from azure.core.exceptions import ClientAuthenticationError
+
+    from activities.outcomes import failure
+
+    twin.faults.add(_rule(route="arm.deployments.put", kind="error", status=403))
+    status = rollouts.run(rollouts.start(request()))
+
+    result = only_target(status)["result"]
+    assert (result["stage"], result["error"]["code"]) == ("submit", "AuthorizationFailed")
+    assert len(deployment_puts(twin)) == 1
+    assert "API Management Service Contributor" in "\n".join(render_summary(status["output"]))
+    # No token at all (the managed identity is gone): permanent, and the fix names AZURE_CLIENT_ID.
+    lost = failure(ClientAuthenticationError("ManagedIdentityCredential: no identity assigned"))
+    assert lost["outcome"] == "permanent" and "AZURE_CLIENT_ID" in lost["fix"]
+
+
+def test_a_put_carried_out_but_answered_500_is_reattached_not_resubmitted(rollouts: Rollouts, twin: Any) -> None:
+    twin.faults.add(_rule(route="arm.deployments.put", kind="applied", status=500, count=1))
+    status = rollouts.run(rollouts.start(request()))
+
+    assert status["output"]["status"] == "succeeded"
+    assert only_target(status)["result"]["attached"] is True
+    assert len(deployment_puts(twin)) == 1
+
+
+def test_an_activity_that_raises_never_crashes_the_orchestration(
+    rollouts: Rollouts, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import activities.backends as backends
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the activity")
+
+    monkeypatch.setattr(backends, "apim_client", broken)
+    status = rollouts.run(rollouts.start(request()))
+
+    assert status["runtimeStatus"] == "Completed"
+    result = only_target(status)["result"]
+    assert result["verify"]["read"] is False
+    assert result["verify"]["error"]["code"] == "ActivityFailed"
+    assert "a bug in the activity" in result["verify"]["error"]["message"]
+    assert status["output"]["status"] == "failed"
+
+
+def test_cancel_during_the_deployment_cancels_it_in_arm_and_reports_apim(
+    rollouts: Rollouts, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _slow_arm(twin, monkeypatch)
+    instance_id = rollouts.start(request(target("apim-one", wave=1), target("apim-two", wave=2)))
+    status = rollouts.run(instance_id, horizon=timedelta(minutes=2))
+    assert status["customStatus"]["phase"] == "deploying"
+    name = deployment_puts(twin)[0]["params"]["name"]
+
+    reached = _cancel(rollouts, instance_id)
+    status = rollouts.run(instance_id)
+
+    assert any(r.endswith("-poll") for r in reached)
+    assert status["runtimeStatus"] == "Completed"
+    output = status["output"]
+    assert output["status"] == "cancelled"
+    phases = {key.rsplit("/", 1)[-1]: t["phase"] for key, t in output["targets"].items()}
+    assert phases == {"apim-one": "cancelled", "apim-two": "cancelled"}
+    first = output["targets"][f"{SUB}/rg-gw/apim-one"]["result"]
+    assert first["provisioningState"] == "Canceled"
+    assert first["stop"]["reason"] == "cancelled" and first["stop"]["requested"] is True
+    assert first["apimAfterStop"]["read"] is True
+    assert [c["params"]["name"] for c in twin.captured("arm.deployments.cancel")] == [name]
+    # Nothing keeps running: no deployment active in ARM, no orchestration of the rollout still going.
+    assert all(not d.active for d in twin.arm.all_active())
+    assert all(s["runtimeStatus"] == "Completed" for s in rollouts.host.statuses())
+    assert len(deployment_puts(twin)) == 1  # wave 2 never started
+    assert _lock_records() == {}, "the target is free again"
+    summary = "\n".join(render_summary(output))
+    assert "CANCELLED" in summary and "cancelled by grace@contoso.com" in summary
+
+
+@pytest.mark.parametrize("phase", ["preflight", "awaitingApproval", "deploying", "rollback"])
+def test_a_cancel_at_every_phase_leaves_no_deployment_running(
+    rollouts: Rollouts, twin: Any, monkeypatch: pytest.MonkeyPatch, phase: str
+) -> None:
+    from twin.arm_deployments.failures import parse_failure
+
+    if phase == "rollback":
+        assert rollouts.run(rollouts.start(request()))["output"]["status"] == "succeeded"
+        twin.arm.failures.add(parse_failure({"resource": "*/backends/aoai-westus", "status": 500,
+                                             "code": "InternalServerError", "message": "internal error"}))
+        changed = request()
+        changed["breakerRule"]["failureCount"] = 5
+        instance_id = rollouts.start(changed)
+        rollouts.run(instance_id, horizon=timedelta(seconds=0))
+        # Let the failed deployment happen, then slow ARM so the rollback stays Running.
+        for _ in range(200):
+            rollouts.host.run_until_idle(timer_horizon=timedelta(seconds=5))
+            if any(p["params"]["name"].endswith("-rb") for p in deployment_puts(twin)):
+                break
+        _slow_arm(twin, monkeypatch)
+    else:
+        if phase == "deploying":
+            _slow_arm(twin, monkeypatch)
+        if phase == "preflight":
+            twin.faults.add(_rule(route="arm.deployments.whatif", kind="throttle", retryAfter=120))
+        instance_id = rollouts.start(request(approval="required" if phase == "awaitingApproval" else "none"))
+        rollouts.run(instance_id, horizon=timedelta(seconds=90))
+        assert rollouts.host.status(instance_id)["customStatus"]["phase"] == phase
+
+    _cancel(rollouts, instance_id)
+    status = rollouts.run(instance_id)
+
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"]["status"] == "cancelled", render_summary(status["output"])
+    assert twin.arm.all_active() == [] or all(not d.active for d in twin.arm.all_active())
+    assert all(s["runtimeStatus"] != "Running" for s in rollouts.host.statuses())
+    assert _lock_records() == {}
+
+
+def test_the_deploy_deadline_cancels_the_deployment_and_waits_for_it_to_stop(
+    rollouts: Rollouts, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BREAKERPANEL_DEPLOY_TIMEOUT", "PT5M")
+    _slow_arm(twin, monkeypatch)
+    status = rollouts.run(rollouts.start(request()))
+
+    result = only_target(status)["result"]
+    assert (result["status"], result["stage"]) == ("failed", "deadline")
+    assert result["error"]["code"] == "DeploymentTimedOut"
+    assert result["provisioningState"] == "Canceled"
+    assert twin.captured("arm.deployments.cancel")
+    assert all(not d.active for d in twin.arm.all_active())
+    assert _lock_records() == {}
+
+
+def test_a_deployment_that_will_not_stop_keeps_the_target_held(
+    rollouts: Rollouts, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BREAKERPANEL_DEPLOY_TIMEOUT", "PT5M")
+    _slow_arm(twin, monkeypatch)
+    # ARM accepts nothing: every cancel is answered 500.
+    twin.faults.add(_rule(route="arm.deployments.cancel", kind="error", status=500))
+    status = rollouts.run(rollouts.start(request()))
+
+    result = only_target(status)["result"]
+    assert result["status"] == "unknown"
+    assert "900 s later it is still Accepted" in result["error"]["message"]
+    assert any(d.active for d in twin.arm.all_active())
+    assert next(iter(_lock_records().values()))["state"] == "inDoubt"
+
+
+def test_an_upgrade_mid_rollout_does_not_change_what_it_deploys(
+    rollouts: Rollouts, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import breakerpanel.core.rollout_flow as flow
+
+    instance_id = rollouts.start(request(approval="required"))
+    status = rollouts.run(instance_id, horizon=timedelta(minutes=30))
+    planned = next(iter(status["customStatus"]["targets"].values()))["deploymentName"]
+
+    # The app is upgraded while the rollout waits: new code names deployments differently.
+    monkeypatch.setattr(flow, "deployment_name", lambda rollout_id, target: "bp-upgraded-naming-00000000")
+    rollouts.answer(instance_id, True)
+    status = rollouts.run(instance_id)
+
+    assert status["output"]["status"] == "succeeded"
+    assert [p["params"]["name"] for p in deployment_puts(twin)] == [planned]
+
+
+def test_the_what_if_result_is_summarised_before_it_enters_history(rollouts: Rollouts) -> None:
+    status = rollouts.run(rollouts.start(request()))
+    assert status["output"]["status"] == "succeeded"
+    preflight = next(s for s in rollouts.host.statuses() if s["instanceId"].endswith("-preflight"))
+    what_if = preflight["output"]["whatIf"]
+    assert what_if["summarized"] is True
+    assert len(json.dumps(what_if)) < 4_000

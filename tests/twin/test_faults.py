@@ -158,7 +158,7 @@ def test_probability_with_a_seed_replays_the_same_sequence(deployed: Any, deploy
 def test_an_unreadable_200_raises_from_the_sdk(deployed: Any, deployments: Any, kind: str) -> None:
     deployed.add_fault(FaultRule(route="arm.deployments.get", kind=kind, count=1))
 
-    with pytest.raises(Exception) as raised:  # noqa: B017 - which exception is the point of the next lines
+    with pytest.raises(Exception) as raised:  # which one is the point of the lines below
         deployments.deployments.get(RESOURCE_GROUP, "gw")
 
     # Not an Azure error the caller can classify by status: a decoding failure of a 200.

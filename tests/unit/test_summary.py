@@ -8,7 +8,7 @@ from breakerpanel.core.diagnosis import diagnose_error
 from breakerpanel.core.gate import gate_outcome
 from breakerpanel.core.model import RolloutRequest
 from breakerpanel.core.request import check_rollout_request
-from breakerpanel.core.summary import redact, render_summary
+from breakerpanel.core.summary import redact, render_summary, render_target
 from breakerpanel.core.verify import Difference
 from breakerpanel.core.whatif import summarize_what_if
 
@@ -179,7 +179,7 @@ def test_orchestrator_progress_shape_is_rendered():
     assert "  deployment bp-r2-apim-gw-abcd1234 — Failed" in text
     assert "  error: DeploymentFailed: At least one resource deployment operation failed." in text
     assert "cause: Pool member 'aoai-westus' did not exist" in text
-    assert "verify: 1 difference(s)" in text and "SECRET1" not in text
+    assert "verify: APIM still holds its earlier state — 1 difference(s)" in text and "SECRET1" not in text
     assert "  rollback: not run — rollbackOnFailure is false" in text
     assert "Target apim-gw2 (resource group rg-gw2, subscription 00000000…, wave 2): SKIPPED (phase: skipped)" in text
 
@@ -191,3 +191,31 @@ def test_status_view_with_counts_only_is_rendered():
     entry.update(whatIf={"Create": 1}, stage="deploy", problems=2)
     text = "\n".join(render_summary(view))
     assert "  what-if: Create 1" in text and "2 problem(s)" in text and "(phase: failed, at deploy)" in text
+
+
+# ------------------------------------------------------------------ issue 9: what the summary says, plainly
+
+
+def test_an_unrecognised_error_prints_its_raw_code_status_and_message() -> None:
+    from breakerpanel.core.diagnosis import diagnose_error
+
+    error = {"code": "SomethingNew", "message": "a message nobody catalogued", "httpStatus": 418}
+    diagnoses = [d.to_dict() for d in diagnose_error(error)]
+    text = "\n".join(render_target({"outcome": "failed", "error": error, "diagnoses": diagnoses}))
+
+    assert "error: SomethingNew (HTTP 418): a message nobody catalogued" in text
+    assert "fix: see raw error" in text
+    assert "raw error: " in text and '"code":"SomethingNew"' in text
+
+
+def test_a_failed_deployment_without_rollback_is_never_worded_as_a_match() -> None:
+    same = {"outcome": "failed", "stage": "deploy", "differences": []}
+    text = "\n".join(render_target(same))
+    assert "verify: APIM matches the request" not in text
+    assert "deployment FAILED" in text and "not a successful rollout" in text
+
+    differs = {"outcome": "failed", "stage": "deploy", "differences": [
+        {"backend": "aoai-eastus", "field": "url", "problem": "differs", "expected": "a", "actual": "b"}]}
+    assert "APIM still holds its earlier state — 1 difference(s)" in "\n".join(render_target(differs))
+    ok = {"outcome": "verified", "differences": []}
+    assert "verify: APIM matches the request" in "\n".join(render_target(ok))
