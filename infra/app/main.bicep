@@ -41,11 +41,25 @@ param authClientId string
 @description('Optional. Host names or .domain suffixes backend URLs may point at (BREAKERPANEL_BACKEND_HOSTS); empty: the Azure OpenAI / AI Services domains. Add custom domains and private endpoint names here.')
 param backendHosts array = []
 
-@description('Optional. customEvents name the watchdog writes when a breaker opens.')
-param breakerOpenedEventName string = 'BreakerOpened'
+@description('Optional. Webhook the action group posts fired and resolved alerts to (common alert schema); empty: e-mail only.')
+@secure()
+param alertWebhookUrl string = ''
 
-@description('Optional. customEvents name the watchdog (next on the roadmap) writes for a failed deployment.')
-param deploymentFailedEventName string = 'DeploymentFailed'
+@description('Optional. Webhook the app posts each incident and rollout notification to (BREAKERPANEL_WEBHOOK_URL): a Teams Workflows or Slack incoming-webhook URL is a credential, so pass a Key Vault reference (@Microsoft.KeyVault(SecretUri=...)) or a secure value; empty: no webhook.')
+@secure()
+param webhookUrl string = ''
+
+@description('Optional. HMAC-SHA256 key the app signs webhook bodies with (BREAKERPANEL_WEBHOOK_SECRET); a Key Vault reference or a secure value; empty: unsigned.')
+@secure()
+param webhookSecret string = ''
+
+@description('Optional. Body the webhook receives (BREAKERPANEL_WEBHOOK_FORMAT): generic, teams or slack.')
+@allowed([
+  'generic'
+  'teams'
+  'slack'
+])
+param webhookFormat string = 'generic'
 
 // ================ //
 // Variables        //
@@ -78,8 +92,7 @@ module monitoring 'modules/monitoring.bicep' = {
     appInsightsName: 'appi-breakerpanel-${token}'
     location: location
     alertEmail: alertEmail
-    breakerOpenedEventName: breakerOpenedEventName
-    deploymentFailedEventName: deploymentFailedEventName
+    alertWebhookUrl: alertWebhookUrl
     tags: tags
   }
 }
@@ -178,6 +191,10 @@ module functionApp 'modules/functionapp.bicep' = {
       BREAKERPANEL_AUTH: 'easyAuth'
       BREAKERPANEL_ALLOW_SELF_APPROVAL: 'false'
       BREAKERPANEL_BACKEND_HOSTS: join(backendHosts, ',')
+      BREAKERPANEL_WEBHOOK_URL: webhookUrl
+      BREAKERPANEL_WEBHOOK_SECRET: webhookSecret
+      BREAKERPANEL_WEBHOOK_FORMAT: webhookFormat
+      BREAKERPANEL_ALERT_TIMEOUT: '10'
     }
     tags: union(tags, {
       'azd-service-name': 'api'

@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 APP_SOURCES = [
     "breakerpanel/settings.py", "breakerpanel/targets.py", "breakerpanel/azure/clients.py", "host.json",
     "breakerpanel/watchdog/settings.py", "breakerpanel/store/factory.py", "orchestrators/watchdog.py",
+    "breakerpanel/alerts/settings.py",
 ]
 
 

@@ -19,11 +19,9 @@ param retentionInDays int = 30
 @description('Optional. E-mail address the action group notifies; empty: the action group has no receiver.')
 param alertEmail string = ''
 
-@description('Optional. customEvents name the watchdog writes when a breaker opens.')
-param breakerOpenedEventName string = 'BreakerOpened'
-
-@description('Optional. customEvents name the watchdog (next on the roadmap) writes for a failed deployment.')
-param deploymentFailedEventName string = 'DeploymentFailed'
+@description('Optional. HTTPS URL the action group posts the common alert schema to (a chat or paging webhook); empty: no webhook receiver.')
+@secure()
+param alertWebhookUrl string = ''
 
 @description('Optional. Tags for every resource.')
 param tags object = {}
@@ -70,29 +68,68 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
         useCommonAlertSchema: true
       }
     ]
+    webhookReceivers: empty(alertWebhookUrl) ? [] : [
+      {
+        name: 'webhook'
+        serviceUri: alertWebhookUrl
+        useCommonAlertSchema: true
+      }
+    ]
   }
 }
 
 // https://learn.microsoft.com/azure/templates/microsoft.insights/scheduledqueryrules
-resource breakerOpenedAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
-  name: '${appInsightsName}-breaker-opened'
+// The query text lives in ../alerts/*.kql: tests/alerts run that same text over the custom events the app
+// sent to the twin, and check it with Microsoft's Kusto language service.
+resource breakerStuckAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: '${appInsightsName}-breaker-stuck'
   location: location
   tags: tags
   properties: {
-    displayName: 'breakerpanel: circuit breaker opened'
-    description: 'A backend circuit breaker opened in an APIM pool (watchdog event ${breakerOpenedEventName}).'
+    displayName: 'breakerpanel: circuit breaker stuck open or pool degraded'
+    description: 'A watchdog breaker incident (BreakerStuckOpen, PoolDegraded, PoolExhausted, BreakerBlindSpot) is open; one alert per incident, resolved when the watchdog resolves it.'
     severity: 2
     enabled: true
     scopes: [
       appInsights.id
     ]
     evaluationFrequency: 'PT5M'
-    windowSize: 'PT5M'
+    windowSize: 'P2D'
     criteria: {
       allOf: [
         {
-          query: 'customEvents | where name == "${breakerOpenedEventName}"'
+          query: loadTextContent('../alerts/breaker-stuck.kql')
           timeAggregation: 'Count'
+          dimensions: [
+            {
+              name: 'incidentKey'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+            {
+              name: 'target'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+            {
+              name: 'subject'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+            {
+              name: 'incidentKind'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
           operator: 'GreaterThan'
           threshold: 0
           failingPeriods: {
@@ -112,25 +149,106 @@ resource breakerOpenedAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-p
 }
 
 // https://learn.microsoft.com/azure/templates/microsoft.insights/scheduledqueryrules
+// The query text lives in ../alerts/*.kql: tests/alerts run that same text over the custom events the app
+// sent to the twin, and check it with Microsoft's Kusto language service.
 resource deploymentFailedAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
   name: '${appInsightsName}-deployment-failed'
   location: location
   tags: tags
   properties: {
     displayName: 'breakerpanel: gateway deployment failed'
-    description: 'A gateway rollout deployment failed (rollout event ${deploymentFailedEventName}).'
+    description: 'A deployment in a target resource group failed (watchdog ProvisioningFailed incident); resolved when a later deployment of the same name succeeds.'
     severity: 1
     enabled: true
     scopes: [
       appInsights.id
     ]
     evaluationFrequency: 'PT5M'
-    windowSize: 'PT5M'
+    windowSize: 'P2D'
     criteria: {
       allOf: [
         {
-          query: 'customEvents | where name == "${deploymentFailedEventName}"'
+          query: loadTextContent('../alerts/deployment-failed.kql')
           timeAggregation: 'Count'
+          dimensions: [
+            {
+              name: 'incidentKey'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+            {
+              name: 'target'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+            {
+              name: 'deployment'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+// https://learn.microsoft.com/azure/templates/microsoft.insights/scheduledqueryrules
+// The query text lives in ../alerts/*.kql: tests/alerts run that same text over the custom events the app
+// sent to the twin, and check it with Microsoft's Kusto language service.
+resource rolloutFailedAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: '${appInsightsName}-rollout-failed'
+  location: location
+  tags: tags
+  properties: {
+    displayName: 'breakerpanel: rollout failed or rolled back'
+    description: 'A breakerpanel rollout failed or rolled back (RolloutCompleted event).'
+    severity: 1
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: loadTextContent('../alerts/rollout-failed.kql')
+          timeAggregation: 'Count'
+          dimensions: [
+            {
+              name: 'rolloutId'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+            {
+              name: 'target'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
           operator: 'GreaterThan'
           threshold: 0
           failingPeriods: {
