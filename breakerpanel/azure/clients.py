@@ -20,6 +20,9 @@ from breakerpanel.settings import AZURE_ARM_ENDPOINT, AZURE_LOGS_ENDPOINT, Setti
 # The token audience Log Analytics expects, whatever endpoint the queries are sent to.
 _LOGS_AUDIENCE = AZURE_LOGS_ENDPOINT
 _ARM_SCOPE = AZURE_ARM_ENDPOINT + "/.default"
+# How long an ARM/APIM call may go without an answer before it is a (transient) read timeout. azure-core's own
+# default is 300 s; every call here is a quick read or submit, and the orchestration retries on a timer.
+ARM_READ_TIMEOUT_SECONDS = 60.0
 
 
 class StaticTokenCredential:
@@ -66,6 +69,7 @@ def deployments_client(settings: Settings, subscription_id: str) -> DeploymentsM
         subscription_id,
         base_url=settings.arm_endpoint,
         credential_scopes=[_ARM_SCOPE],
+        read_timeout=ARM_READ_TIMEOUT_SECONDS,
         **_pipeline_options(settings),
     )
 
@@ -76,6 +80,7 @@ def apim_client(settings: Settings, subscription_id: str) -> ApiManagementClient
         subscription_id,
         base_url=settings.arm_endpoint,
         credential_scopes=[_ARM_SCOPE],
+        read_timeout=ARM_READ_TIMEOUT_SECONDS,
         **_pipeline_options(settings),
     )
 
