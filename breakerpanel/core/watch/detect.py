@@ -165,6 +165,8 @@ def observe_gateway(
                 gap_seconds=max(2 * step, rule.trip_seconds), threshold_seconds=policy.stuck_after(rule.trip_seconds),
                 recovery_seconds=policy.recovery_seconds,
             )
+            if judgement.state == "quiet":
+                judgement = _idle_recovery(judgement, backend.name, config, series, grid, now, policy)
             trips = [(a, b) for a, b in timeline.trips if judgement.episode is None or b > judgement.episode.start]
             found.append(_observation(
                 "BreakerStuckOpen", "backend", backend.name, "warning", judgement, bins, now,
@@ -195,6 +197,28 @@ def observe_gateway(
     for pool in config.pools:
         found += _observe_pool(pool, config, series, timelines, grid, now, policy)
     return found
+
+
+def _idle_recovery(
+    judgement: Judgement, name: str, config: GatewayConfig, series: dict[str, list[Bin | None]], grid: Grid,
+    now: datetime, policy: WatchPolicy,
+) -> Judgement:
+    """A fallback member nobody calls once its pool's higher priority serves again: nothing shows it open (its
+    trip has long expired, so APIM has closed it) and its pool is served — the breaker is no longer stuck.
+    Without this, an idle fallback would keep a "stuck" incident open until traffic happened to reach it."""
+    seen_until = judgement.episode.last_seen if judgement.episode is not None else grid.start
+    if (now - seen_until).total_seconds() < policy.recovery_seconds:
+        return judgement
+    after = max(grid.index(seen_until), 0)
+    for pool in config.pools_of(name):
+        peers = [m.name.lower() for m in pool.members if m.name.lower() != name.lower()]
+        served = [
+            i for i in range(after, len(grid))
+            if any((b := series.get(p, [None] * len(grid))[i]) is not None and b.successes > 0 for p in peers)
+        ]
+        if served and (now - grid.at(served[0])).total_seconds() >= policy.recovery_seconds:
+            return Judgement("recovered", judgement.episode, grid.at(served[0]))
+    return judgement
 
 
 def _observe_pool(

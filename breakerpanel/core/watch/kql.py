@@ -55,11 +55,13 @@ def kql_datetime(moment: datetime) -> str:
 
 
 def _code_test(rule: Rule) -> str:
-    parts = [f"BackendResponseCode between ({int(low)} .. {int(high)})" for low, high in rule.status_ranges]
+    """The rule's failure test, never null: a request with no backend answer has a null code, and Kusto's
+    `countif` skips a null predicate — so a timeout would be neither counted nor uncounted. Answered requests
+    are judged on their code, unanswered ones on their error reason."""
+    codes = " or ".join(f"BackendResponseCode between ({int(low)} .. {int(high)})" for low, high in rule.status_ranges)
     reasons = [kql_string(reason) for reason in rule.error_reasons if reason.strip()]
-    if reasons:
-        parts.append(f"(not(Answered) and LastErrorReason in~ ({', '.join(reasons)}))")
-    return "(" + " or ".join(parts) + ")" if parts else "false"
+    unanswered = f"LastErrorReason in~ ({', '.join(reasons)})" if reasons else "false"
+    return f"iff(Answered, {codes or 'false'}, {unanswered})"
 
 
 def bin_seconds_for(configs: Sequence[GatewayConfig], *, floor: int = 10, ceiling: int = 300) -> int:
@@ -96,11 +98,8 @@ def gateway_query(targets: Sequence[QueryTarget], start: datetime, end: datetime
         gateway_codes.update(target.config.failure_response_codes)
     backend_expr = f"case({', '.join(url_cases)}, BackendId)" if url_cases else "BackendId"
     # A backend the configuration does not know is judged on 429 and 5xx.
-    counted_expr = (
-        f"case({', '.join(rule_cases)}, BackendResponseCode == 429 or BackendResponseCode between (500 .. 599))"
-        if rule_cases
-        else "BackendResponseCode == 429 or BackendResponseCode between (500 .. 599)"
-    )
+    default = "iff(Answered, BackendResponseCode == 429 or BackendResponseCode between (500 .. 599), false)"
+    counted_expr = f"case({', '.join(rule_cases)}, {default})" if rule_cases else default
     codes = ", ".join(str(code) for code in sorted(gateway_codes))
     resources = ", ".join(kql_string(t.resource_id.lower()) for t in targets)
     return "\n".join(
