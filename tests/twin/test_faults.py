@@ -155,42 +155,50 @@ def test_probability_with_a_seed_replays_the_same_sequence(deployed: Any, deploy
 
 
 @pytest.mark.parametrize("kind", ["empty", "html", "truncated"])
-def test_an_unreadable_200_raises_from_the_sdk(deployed: Any, deployments: Any, kind: str) -> None:
+def test_an_unreadable_200_raises_from_the_sdk(deployed: Any, settings: Any, kind: str) -> None:
     deployed.add_fault(FaultRule(route="arm.deployments.get", kind=kind, count=1))
 
-    with pytest.raises(Exception) as raised:  # which one is the point of the lines below
-        deployments.deployments.get(RESOURCE_GROUP, "gw")
+    # A client of its own, closed here: a connection left mid-way by an unreadable answer must not linger
+    # until interpreter exit (OpenSSL's teardown then aborts the process).
+    with deployments_client(settings, SUBSCRIPTION) as client:
+        with pytest.raises(Exception) as raised:  # which one is the point of the lines below
+            client.deployments.get(RESOURCE_GROUP, "gw")
 
-    # Not an Azure error the caller can classify by status: a decoding failure of a 200.
-    assert not isinstance(raised.value, ServiceResponseError)
-    assert [entry["fault"] for entry in deployed.captured("arm.deployments.get")] == [kind]
-    assert deployments.deployments.get(RESOURCE_GROUP, "gw").name == "gw"
+        # Not an Azure error the caller can classify by status: a decoding failure of a 200.
+        assert not isinstance(raised.value, ServiceResponseError)
+        del raised
+        assert [entry["fault"] for entry in deployed.captured("arm.deployments.get")] == [kind]
+        assert client.deployments.get(RESOURCE_GROUP, "gw").name == "gw"
 
 
-def test_a_reset_connection_answers_nothing(deployed: Any, deployments: Any) -> None:
+def test_a_reset_connection_answers_nothing(deployed: Any, settings: Any) -> None:
     deployed.add_fault(FaultRule(route="arm.deployments.get", kind="reset", count=1))
 
-    with pytest.raises((ServiceResponseError, HttpResponseError)):
-        deployments.deployments.get(RESOURCE_GROUP, "gw")
-    assert deployments.deployments.get(RESOURCE_GROUP, "gw").name == "gw"
+    with deployments_client(settings, SUBSCRIPTION) as client:
+        with pytest.raises((ServiceResponseError, HttpResponseError)):
+            client.deployments.get(RESOURCE_GROUP, "gw")
+        assert client.deployments.get(RESOURCE_GROUP, "gw").name == "gw"
 
 
 @pytest.mark.parametrize(("status", "code"), [(401, "ExpiredAuthenticationToken"), (403, "AuthorizationFailed")])
-def test_injected_auth_errors_carry_arm_codes(deployed: Any, deployments: Any, status: int, code: str) -> None:
+def test_injected_auth_errors_carry_arm_codes(deployed: Any, settings: Any, status: int, code: str) -> None:
     deployed.add_fault(FaultRule(route="arm.deployments.get", kind="error", status=status, count=1))
 
-    with pytest.raises(HttpResponseError) as raised:
-        deployments.deployments.get(RESOURCE_GROUP, "gw")
-    assert raised.value.status_code == status
-    assert raised.value.error.code == code
+    with deployments_client(settings, SUBSCRIPTION) as client:
+        with pytest.raises(HttpResponseError) as raised:
+            client.deployments.get(RESOURCE_GROUP, "gw")
+        assert raised.value.status_code == status
+        assert raised.value.error.code == code
+        del raised
 
 
-def test_an_applied_fault_carries_the_call_out_then_answers_an_error(deployed: Any, deployments: Any) -> None:
+def test_an_applied_fault_carries_the_call_out_then_answers_an_error(deployed: Any, settings: Any) -> None:
     deployed.add_fault(FaultRule(route="arm.deployments.put", kind="applied", status=500, count=1))
 
-    with pytest.raises(HttpResponseError) as raised:
-        deployments.deployments.begin_create_or_update(RESOURCE_GROUP, "gw-applied", _request(), polling=False)
-
-    assert raised.value.status_code == 500
-    # ARM has the deployment all the same.
-    assert deployments.deployments.get(RESOURCE_GROUP, "gw-applied").name == "gw-applied"
+    with deployments_client(settings, SUBSCRIPTION) as client:
+        with pytest.raises(HttpResponseError) as raised:
+            client.deployments.begin_create_or_update(RESOURCE_GROUP, "gw-applied", _request(), polling=False)
+        assert raised.value.status_code == 500
+        del raised
+        # ARM has the deployment all the same.
+        assert client.deployments.get(RESOURCE_GROUP, "gw-applied").name == "gw-applied"
