@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
 
 from breakerpanel.alerts.dispatch import after_check
+from breakerpanel.core.instants import parse_instant
 from breakerpanel.core.watch.run import target_key
 from breakerpanel.settings import load_settings
 from breakerpanel.store.factory import open_store
@@ -36,7 +36,8 @@ def watch_plan(payload: dict[str, Any] | None) -> dict[str, Any]:
 def watch_check(payload: dict[str, Any]) -> dict[str, Any]:
     """Check one group as of payload["at"]. Targets are looked up in the allowlist again here: the
     orchestration input names them, it does not define them."""
-    at = datetime.fromisoformat(str(payload["at"]).replace("Z", "+00:00")).astimezone(UTC)
+    at = parse_instant(payload["at"])
+    assert at is not None  # the orchestrator passes its own current_utc_datetime
     wanted = [str(key) for key in payload.get("group", [])]
     try:
         from breakerpanel.watchdog.settings import load_watch_settings

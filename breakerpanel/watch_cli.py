@@ -24,12 +24,12 @@ _LEASE_SECONDS = 600.0
 
 
 def parse_at(raw: str) -> datetime:
-    text = raw.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not an ISO 8601 instant such as 2026-12-03T10:00:00Z") from None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    from breakerpanel.core.instants import parse_instant
+
+    moment = parse_instant(raw)
+    if moment is None:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not an ISO 8601 instant such as 2026-12-03T10:00:00Z")
+    return moment
 
 
 def run_watch(args: argparse.Namespace) -> int:

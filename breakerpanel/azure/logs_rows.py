@@ -19,12 +19,13 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from azure.monitor.query import LogsQueryPartialResult, LogsQueryResult, LogsQueryStatus
 
+from breakerpanel.core.instants import parse_instant
 from breakerpanel.core.verify import whole_number
 
 Row = dict[str, Any]
@@ -97,24 +98,10 @@ def _bool(value: Any) -> bool:
 
 
 def _datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str):
-        raw = value.strip()
-        if raw[-1:] in ("Z", "z"):
-            raw = raw[:-1] + "+00:00"
-        # Kusto writes 7 fractional digits; Python reads at most 6.
-        raw = re.sub(r"(\.\d{6})\d+", r"\1", raw)
-        try:
-            moment = datetime.fromisoformat(raw)
-        except ValueError:
-            raise _Unreadable("expected an ISO-8601 date-time") from None
-    else:
+    moment = parse_instant(value)
+    if moment is None:
         raise _Unreadable("expected an ISO-8601 date-time")
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    # The SDK's parser attaches isodate's own UTC object; normalise so equality and repr are plain.
-    return moment.astimezone(UTC)
+    return moment
 
 
 def _timespan(value: Any) -> timedelta:

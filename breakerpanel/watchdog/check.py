@@ -8,6 +8,7 @@ from typing import Any
 
 from breakerpanel.alerts.dispatch import sink_names
 from breakerpanel.alerts.outbox import stage_incident
+from breakerpanel.core.instants import format_instant, parse_instant
 from breakerpanel.core.watch.bins import Grid
 from breakerpanel.core.watch.config import gateway_config
 from breakerpanel.core.watch.events import BreakerEventError, parse_breaker_event
@@ -41,10 +42,6 @@ from breakerpanel.watchdog.settings import WatchSettings
 _EVENT_RETENTION = timedelta(days=2)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def group_targets(targets: Sequence[AllowedTarget]) -> list[list[AllowedTarget]]:
     """Targets that share a workspace go in one group (one query); resource-centric ones stand alone."""
     groups: dict[str, list[AllowedTarget]] = {}
@@ -65,16 +62,15 @@ def _since(store: Store, key: str, now: datetime, watch: WatchSettings) -> datet
     first = now - timedelta(seconds=policy.deployment_first_lookback_seconds)
     if record is None:
         return first
-    try:
-        mark = datetime.fromisoformat(str(record.value["deploymentsUntil"]).replace("Z", "+00:00"))
-    except (KeyError, ValueError):
+    mark = parse_instant(record.value.get("deploymentsUntil"))
+    if mark is None:
         return first
     # Replaying an earlier instant (`--at`) reads from before it, not from the later watermark.
     return min(mark, now) - timedelta(seconds=policy.deployment_overlap_seconds)
 
 
 def _advance_watermark(store: Store, key: str, now: datetime) -> None:
-    value = {"deploymentsUntil": _iso(now)}
+    value = {"deploymentsUntil": format_instant(now)}
     record = store.get(WATERMARK, key)
     try:
         if record is None:
@@ -107,7 +103,7 @@ def _stage_alert(store: Store, view: dict[str, Any], sinks: list[str], problems:
 
 
 def _unknown_result(allowed: AllowedTarget, now: datetime, problems: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"target": dict(target_of(allowed)), "at": _iso(now), "status": "unknown",
+    return {"target": dict(target_of(allowed)), "at": format_instant(now), "status": "unknown",
             "sources": {"gatewayLogs": False, "backends": False, "deployments": False},
             "problems": problems, "breakers": [], "incidents": [], "open": []}
 
@@ -186,7 +182,7 @@ def _check_target(
     open_now = [incident_view(r, "ongoing") for r, _ in
                 ((rec.value, rec.etag) for rec in store.list(INCIDENT, prefix=key + "|")) if r.get("state") == "open"]
     result = {
-        "target": dict(target), "at": _iso(now), "status": evaluation.status, "sources": evaluation.sources,
+        "target": dict(target), "at": format_instant(now), "status": evaluation.status, "sources": evaluation.sources,
         "problems": problems, "breakers": evaluation.breakers, "incidents": changes,
         "open": [{k: v for k, v in o.items() if k not in ("evidence", "runbook")} for o in open_now],
         "query": query_stats,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from breakerpanel.core.instants import format_instant
 from breakerpanel.core.watch.run import EXIT_CODES, worst
 
 
@@ -31,7 +32,7 @@ def combine(results: Sequence[dict[str, Any]], at: datetime) -> dict[str, Any]:
     order = {"opened": 0, "ongoing": 1, "resolved": 2}
     incidents.sort(key=lambda i: (order.get(str(i.get("state")), 3), str(i.get("target")), str(i.get("kind"))))
     return {
-        "at": at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "at": format_instant(at),
         "status": worst([t["status"] for t in targets]),
         "targets": targets,
         "incidents": incidents,

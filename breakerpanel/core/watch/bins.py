@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from breakerpanel.core.instants import parse_instant
 from breakerpanel.core.verify import whole_number
 
 
@@ -36,20 +37,10 @@ def _count(row: Mapping[str, object], name: str, index: int) -> int:
 
 
 def _instant(value: object, name: str, index: int, *, optional: bool) -> datetime | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, str) and value.strip():
-        try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            pass
-        else:
-            return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if optional and value in ("", None):
-        return None
-    raise BinRowError(f"row {index}: {name}={value!r} is not a date-time")
+    moment = parse_instant(value)
+    if moment is None and not (optional and value in ("", None)):
+        raise BinRowError(f"row {index}: {name}={value!r} is not a date-time")
+    return moment
 
 
 def bins_from_rows(rows: Iterable[Mapping[str, object]]) -> list[Bin]:

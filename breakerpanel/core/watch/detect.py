@@ -13,13 +13,13 @@ Kinds (severity):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from breakerpanel.core.diagnosis import diagnose_error, diagnose_operations
+from breakerpanel.core.instants import format_instant, parse_instant
 from breakerpanel.core.watch.bins import Bin, Grid
 from breakerpanel.core.watch.breaker import BreakerTimeline, breaker_timelines, pool_gateway_answers
 from breakerpanel.core.watch.config import GatewayConfig, Pool
@@ -83,7 +83,7 @@ class Observation:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if moment is None else format_instant(moment)
 
 
 def _bins_of(series: dict[str, list[Bin | None]], names: Iterable[str], grid: Grid) -> list[list[Bin | None]]:
@@ -314,17 +314,7 @@ def _props(deployment: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def deployment_time(deployment: Mapping[str, Any]) -> datetime | None:
-    raw = _props(deployment).get("timestamp")
-    if isinstance(raw, datetime):
-        return raw.astimezone(UTC) if raw.tzinfo else raw.replace(tzinfo=UTC)
-    if isinstance(raw, str) and raw.strip():
-        text = re.sub(r"(\.\d{6})\d+", r"\1", raw.strip().replace("Z", "+00:00"))
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return None
+    return parse_instant(_props(deployment).get("timestamp"))
 
 
 def _output_resources(deployment: Mapping[str, Any]) -> set[str]:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from breakerpanel.core.durations import DurationError, parse_duration
+from breakerpanel.core.instants import format_instant, parse_instant
 
 OPENED = "Microsoft.ApiManagement.CircuitBreaker.Opened"
 CLOSED = "Microsoft.ApiManagement.CircuitBreaker.Closed"
@@ -43,7 +44,7 @@ class BreakerTransition:
             "backend": self.backend,
             "rule": self.rule,
             "state": "opened" if self.opened else "closed",
-            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "at": format_instant(self.at),
             "tripSeconds": self.trip_seconds,
         }
 
@@ -61,18 +62,12 @@ class BreakerTransition:
 
 
 def _instant(value: object, field: str) -> datetime:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, datetime | str) or not str(value).strip():
         raise BreakerEventError(f"{field} is missing or not a date-time")
-    raw = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    # Event Grid writes 7 fractional digits; Python reads at most 6.
-    raw = re.sub(r"(\.\d{6})\d+", r"\1", raw)
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise BreakerEventError(f"{field} {value!r} is not an ISO 8601 date-time") from None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = parse_instant(value)
+    if moment is None:
+        raise BreakerEventError(f"{field} {value!r} is not an ISO 8601 date-time")
+    return moment
 
 
 def parse_breaker_event(event: Mapping[str, object]) -> BreakerTransition:

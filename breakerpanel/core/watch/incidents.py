@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
+from breakerpanel.core.instants import format_instant
 from breakerpanel.core.watch.detect import BREAKER_KINDS, RUNBOOK, Observation
 
 Change = Literal["opened", "ongoing", "resolved"]
@@ -22,7 +23,7 @@ _SEVERITY_ORDER = {"warning": 1, "critical": 2}
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if moment is None else format_instant(moment)
 
 
 def incident_key(target_key: str, observation_key: str) -> str:

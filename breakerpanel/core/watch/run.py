@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
+from breakerpanel.core.instants import format_instant
 from breakerpanel.core.watch.bins import Bin, Grid, by_backend
 from breakerpanel.core.watch.breaker import breaker_timelines
 from breakerpanel.core.watch.config import GatewayConfig, gateway_config
@@ -46,10 +47,6 @@ def target_key(target: Mapping[str, str]) -> str:
     return "/".join(str(target[k]).lower() for k in ("subscriptionId", "resourceGroup", "apimName"))
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def worst(statuses: Sequence[Status]) -> Status:
     return max(statuses, key=_STATUS_RANK.__getitem__, default="ok")
 
@@ -67,7 +64,7 @@ def _breaker_summary(config: GatewayConfig, series: dict[str, list[Bin | None]],
             "state": "open" if timeline.open[-1] or timeline.open[last_complete] else "closed",
             "source": timeline.source,
             "openMinutes": round(sum(timeline.open) * grid.step.total_seconds() / 60, 1),
-            "trips": [[_iso(a), _iso(b)] for a, b in timeline.trips],
+            "trips": [[format_instant(a), format_instant(b)] for a, b in timeline.trips],
         })
     return summary
 
