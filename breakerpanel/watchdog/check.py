@@ -11,10 +11,10 @@ from breakerpanel.alerts.outbox import stage_incident
 from breakerpanel.core.instants import format_instant, parse_instant
 from breakerpanel.core.watch.bins import Grid
 from breakerpanel.core.watch.config import gateway_config
-from breakerpanel.core.watch.events import BreakerEventError, parse_breaker_event
+from breakerpanel.core.watch.events import BreakerEventError, BreakerTransition, parse_breaker_event
 from breakerpanel.core.watch.incidents import Transition
 from breakerpanel.core.watch.kql import QueryTarget, bin_seconds_for
-from breakerpanel.core.watch.run import TargetData, evaluate_target, incident_view, target_key
+from breakerpanel.core.watch.run import TargetData, current_incidents, evaluate_target, incident_view, target_key
 from breakerpanel.settings import Settings
 from breakerpanel.store.base import (
     BREAKER_EVENT,
@@ -159,7 +159,9 @@ def _check_target(
     if found:
         problems.append(found)
     resource_id = allowed.target.apim_resource_id
-    transitions = read_transitions(store, resource_id, grid.start - timedelta(seconds=policy.max_retry_after_seconds))
+    stored_events = read_transitions(store, resource_id)
+    earliest = grid.start - timedelta(seconds=policy.max_retry_after_seconds)
+    transitions = [t for t in stored_events if t.at >= earliest]
     previous = {r.key: (r.value, r.etag) for r in store.list(INCIDENT, prefix=key + "|")}
     data = TargetData(
         target=target, resource_id=resource_id, backends=backends, bins=bins, transitions=transitions,
@@ -168,19 +170,21 @@ def _check_target(
     )
     evaluation = evaluate_target(data, previous, grid=grid, now=now, policy=policy)
     changes: list[dict[str, Any]] = []
+    written: list[Transition] = []
     sinks = sink_names()
     for transition in evaluation.transitions:
         if not _write(store, transition):
             continue  # an overlapping run wrote it first and reported it; reporting it here would repeat it
+        written.append(transition)
         if transition.change != "ongoing" or transition.value.get("state") == "open":
             changes.append(incident_view(transition.value, transition.change))
         if transition.change != "ongoing":
             _stage_alert(store, changes[-1], sinks, problems)
     if deployments is not None:
         _advance_watermark(store, key, now)
-    _prune_events(store, resource_id, now, policy.lookback_seconds)
-    open_now = [incident_view(r, "ongoing") for r, _ in
-                ((rec.value, rec.etag) for rec in store.list(INCIDENT, prefix=key + "|")) if r.get("state") == "open"]
+    _prune_events(store, stored_events, now, policy.lookback_seconds)
+    current = current_incidents(previous, written)
+    open_now = [incident_view(current[k], "ongoing") for k in sorted(current) if current[k].get("state") == "open"]
     result = {
         "target": dict(target), "at": format_instant(now), "status": evaluation.status, "sources": evaluation.sources,
         "problems": problems, "breakers": evaluation.breakers, "incidents": changes,
@@ -203,9 +207,9 @@ def _save_result(store: Store, key: str, result: Mapping[str, Any]) -> None:
         pass  # the overlapping run's result is as current as this one
 
 
-def _prune_events(store: Store, resource_id: str, now: datetime, lookback_seconds: float) -> None:
+def _prune_events(store: Store, stored: Sequence[BreakerTransition], now: datetime, lookback_seconds: float) -> None:
     oldest = now - timedelta(seconds=lookback_seconds) - _EVENT_RETENTION
-    for transition in read_transitions(store, resource_id, datetime.min.replace(tzinfo=UTC)):
+    for transition in stored:
         if transition.at < oldest:
             store.delete(BREAKER_EVENT, event_key(transition))
 

@@ -125,16 +125,15 @@ def query_gateway_logs(
                   "status": 429, "transient": True, "retryAfterSeconds": None}, stats
 
 
-def read_transitions(store: Store, resource_id: str, since: datetime) -> list[BreakerTransition]:
-    """Stored breaker transitions of one APIM instance from `since` on (StoreUnavailableError propagates)."""
+def read_transitions(store: Store, resource_id: str) -> list[BreakerTransition]:
+    """Every stored breaker transition of one APIM instance (StoreUnavailableError propagates)."""
     found = []
     for record in store.list(BREAKER_EVENT, prefix=event_prefix(resource_id)):
         try:
             transition = BreakerTransition.from_dict(record.value)
         except (KeyError, ValueError, TypeError):
             continue  # a record this version cannot read is not evidence either way
-        if transition.at >= since:
-            found.append(transition)
+        found.append(transition)
     return found
 
 

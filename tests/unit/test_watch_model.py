@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from breakerpanel.core.watch.bins import Bin, Grid, by_backend
+from breakerpanel.core.watch.breaker import breaker_timelines
 from breakerpanel.core.watch.config import gateway_config
 from breakerpanel.core.watch.detect import observe_gateway
 from breakerpanel.core.watch.events import parse_breaker_event
@@ -69,7 +70,8 @@ def _judge(story: Story, *, now: datetime = NOW, policy: WatchPolicy = POLICY, e
            config: Any = CONFIG) -> dict[tuple[str, str], Any]:
     grid = Grid.ending_at(now, lookback_seconds=3600, step_seconds=60, lag_seconds=policy.ingestion_lag_seconds)
     series = by_backend(_bins(story), RID, grid)
-    found = observe_gateway(config, series, events or [], grid, now, policy)
+    timelines = breaker_timelines(config, series, events or [], grid, now, policy)
+    found = observe_gateway(config, series, timelines, grid, now, policy)
     return {(o.kind, o.subject): o for o in found}
 
 

@@ -101,16 +101,37 @@ class Grid:
         return self.at(index) + self.step > self.incomplete_from
 
 
-def by_backend(bins: Iterable[Bin], resource: str, grid: Grid) -> dict[str, list[Bin | None]]:
-    """Each backend's bins for one resource, laid on the grid (None where the answer has no row)."""
+class Series:
+    """Each backend's bins for one resource, laid on the grid: None where the answer has no row, and a row of
+    None for a backend the answer does not name at all. Names are case-insensitive, as APIM's are."""
+
+    def __init__(self, grid: Grid, rows: dict[str, list[Bin | None]]) -> None:
+        self._rows = rows
+        self._empty: list[Bin | None] = [None] * len(grid)
+
+    def bins(self, name: str) -> list[Bin | None]:
+        return self._rows.get(name.lower(), self._empty)
+
+    def at(self, name: str, index: int) -> Bin | None:
+        return self.bins(name)[index]
+
+    def requests(self, name: str, index: int) -> int:
+        item = self.at(name, index)
+        return item.requests if item is not None else 0
+
+    def served(self, names: Iterable[str], index: int) -> bool:
+        """Whether any of `names` answered a request successfully in the bin."""
+        return any((item := self.at(name, index)) is not None and item.successes > 0 for name in names)
+
+
+def by_backend(bins: Iterable[Bin], resource: str, grid: Grid) -> Series:
     lowered = resource.lower()
-    series: dict[str, list[Bin | None]] = {}
+    rows: dict[str, list[Bin | None]] = {}
     for item in bins:
         if item.resource != lowered:
             continue
         index = grid.index(item.start)
         if not 0 <= index < len(grid):
             continue
-        slots = series.setdefault(item.backend.lower(), [None] * len(grid))
-        slots[index] = item
-    return series
+        rows.setdefault(item.backend.lower(), [None] * len(grid))[index] = item
+    return Series(grid, rows)

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from breakerpanel.core.watch.bins import Bin, Grid
+from breakerpanel.core.watch.bins import Bin, Grid, Series
 from breakerpanel.core.watch.config import Backend, GatewayConfig, Pool
 from breakerpanel.core.watch.events import BreakerTransition
 from breakerpanel.core.watch.policy import WatchPolicy
@@ -111,32 +111,24 @@ def _from_logs(backend: Backend, series: list[Bin | None], grid: Grid, now: date
     return intervals
 
 
-def _skipped_members(pool: Pool, series: dict[str, list[Bin | None]], grid: Grid) -> dict[str, list[bool]]:
+def _skipped_members(pool: Pool, series: Series, grid: Grid) -> dict[str, list[bool]]:
     """Bins in which the pool routed around a member: the evidence of an open breaker that needs no rule."""
     skipped = {m.name.lower(): [False] * len(grid) for m in pool.members}
     groups = pool.priority_groups()
-
-    def requests(name: str, index: int) -> int:
-        item = series.get(name.lower(), [None] * len(grid))[index]
-        return item.requests if item is not None else 0
-
-    def successes(name: str, index: int) -> int:
-        item = series.get(name.lower(), [None] * len(grid))[index]
-        return item.successes if item is not None else 0
 
     for index in range(len(grid)):
         if grid.incomplete(index):
             continue  # rows of one member may be ingested before another's
         for level_index, (_, members) in enumerate(groups):
             lower = [m for _, group in groups[level_index + 1 :] for m in group]
-            fallback = sum(requests(m.name, index) for m in lower)
-            group_total = sum(requests(m.name, index) for m in members)
+            fallback = sum(series.requests(m.name, index) for m in lower)
+            group_total = sum(series.requests(m.name, index) for m in members)
             total_weight = sum(max(m.weight, 0) for m in members) or len(members)
             for member in members:
-                own = requests(member.name, index)
+                own = series.requests(member.name, index)
                 # A lower priority served, so the whole group was open at some point of the bin; a member that
                 # served no success in it was open throughout as far as the logs can tell.
-                if fallback > 0 and successes(member.name, index) == 0:
+                if fallback > 0 and not series.served([member.name], index):
                     skipped[member.name.lower()][index] = True
                     continue
                 share = (max(member.weight, 0) or 1) / total_weight
@@ -147,31 +139,27 @@ def _skipped_members(pool: Pool, series: dict[str, list[Bin | None]], grid: Grid
     return skipped
 
 
-def pool_gateway_answers(pool: Pool, config: GatewayConfig, series: dict[str, list[Bin | None]], grid: Grid
+def pool_gateway_answers(pool: Pool, config: GatewayConfig, series: Series, grid: Grid
                          ) -> list[int]:
     """Gateway-answered requests per bin that belong to this pool: BackendId the pool's name, or empty when
     the target has only this pool."""
     names = [pool.name.lower()] + ([""] if len(config.pools) == 1 else [])
     counts = [0] * len(grid)
     for name in names:
-        for index, item in enumerate(series.get(name, [None] * len(grid))):
+        for index, item in enumerate(series.bins(name)):
             if item is not None:
                 counts[index] += item.gateway_only
     return counts
 
 
-def _pool_refusals(config: GatewayConfig, series: dict[str, list[Bin | None]], grid: Grid) -> dict[str, list[bool]]:
+def _pool_refusals(config: GatewayConfig, series: Series, grid: Grid) -> dict[str, list[bool]]:
     """Bins in which a pool answered by itself with no member serving: APIM does that only when every member's
     breaker is open, so every member was open then."""
     refused: dict[str, list[bool]] = {}
     for pool in config.pools:
         answers = pool_gateway_answers(pool, config, series, grid)
         for index, count in enumerate(answers):
-            served = any(
-                (b := series.get(m.name.lower(), [None] * len(grid))[index]) is not None and b.successes > 0
-                for m in pool.members
-            )
-            if count > 0 and not served:
+            if count > 0 and not series.served([m.name for m in pool.members], index):
                 for member in pool.members:
                     refused.setdefault(member.name.lower(), [False] * len(grid))[index] = True
     return refused
@@ -179,7 +167,7 @@ def _pool_refusals(config: GatewayConfig, series: dict[str, list[Bin | None]], g
 
 def breaker_timelines(
     config: GatewayConfig,
-    series: dict[str, list[Bin | None]],
+    series: Series,
     transitions: list[BreakerTransition],
     grid: Grid,
     now: datetime,
@@ -196,7 +184,7 @@ def breaker_timelines(
     for backend in config.backends:
         key = backend.name.lower()
         own = [t for t in transitions if t.backend.lower() == key]
-        bins = series.get(key, [None] * len(grid))
+        bins = series.bins(key)
         if own:
             intervals, source = _from_events(backend.name, own, grid, now), "events"
         else:

@@ -87,6 +87,11 @@ class GatewayConfig:
         lowered = name.lower()
         return next((p for p in self.pools if p.name.lower() == lowered), None)
 
+    def trip_seconds(self, backend: str) -> float | None:
+        """The trip duration of the backend's rule; None for a backend without one (or not configured)."""
+        found = self.backend(backend)
+        return found.rule.trip_seconds if found is not None and found.rule is not None else None
+
     def pools_of(self, backend: str) -> list[Pool]:
         lowered = backend.lower()
         return [p for p in self.pools if any(m.name.lower() == lowered for m in p.members)]

@@ -20,11 +20,10 @@ from typing import Any, Literal
 
 from breakerpanel.core.diagnosis import diagnose_error, diagnose_operations
 from breakerpanel.core.instants import format_instant, parse_instant
-from breakerpanel.core.watch.bins import Bin, Grid
-from breakerpanel.core.watch.breaker import BreakerTimeline, breaker_timelines, pool_gateway_answers
+from breakerpanel.core.watch.bins import Bin, Grid, Series
+from breakerpanel.core.watch.breaker import BreakerTimeline, pool_gateway_answers
 from breakerpanel.core.watch.config import GatewayConfig, Pool
 from breakerpanel.core.watch.episodes import Judgement, Signal, judge
-from breakerpanel.core.watch.events import BreakerTransition
 from breakerpanel.core.watch.policy import WatchPolicy
 
 Kind = Literal["BreakerStuckOpen", "PoolDegraded", "PoolExhausted", "BreakerBlindSpot", "ProvisioningFailed"]
@@ -86,10 +85,6 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else format_instant(moment)
 
 
-def _bins_of(series: dict[str, list[Bin | None]], names: Iterable[str], grid: Grid) -> list[list[Bin | None]]:
-    return [series.get(name.lower(), [None] * len(grid)) for name in names]
-
-
 def _episode_totals(bins: list[Bin | None], first: int, last: int) -> dict[str, Any]:
     items = [b for b in bins[first : last + 1] if b is not None]
     retry = [b.max_retry_after for b in items if b.max_retry_after]
@@ -144,19 +139,19 @@ def _breaker_signals(timeline: BreakerTimeline, bins: list[Bin | None]) -> list[
 
 def observe_gateway(
     config: GatewayConfig,
-    series: dict[str, list[Bin | None]],
-    transitions: list[BreakerTransition],
+    series: Series,
+    timelines: dict[str, BreakerTimeline],
     grid: Grid,
     now: datetime,
     policy: WatchPolicy,
 ) -> list[Observation]:
-    """A judgement for every breaker-kind condition this target's configuration can have."""
-    timelines = breaker_timelines(config, series, transitions, grid, now, policy)
+    """A judgement for every breaker-kind condition this target's configuration can have, from each
+    backend's breaker timeline (breaker.breaker_timelines)."""
     found: list[Observation] = []
     step = grid.step.total_seconds()
     for backend in config.backends:
         key = backend.name.lower()
-        bins = series.get(key, [None] * len(grid))
+        bins = series.bins(key)
         timeline = timelines[key]
         rule = backend.rule
         if rule is not None:
@@ -200,7 +195,7 @@ def observe_gateway(
 
 
 def _idle_recovery(
-    judgement: Judgement, name: str, config: GatewayConfig, series: dict[str, list[Bin | None]], grid: Grid,
+    judgement: Judgement, name: str, config: GatewayConfig, series: Series, grid: Grid,
     now: datetime, policy: WatchPolicy,
 ) -> Judgement:
     """A fallback member nobody calls once its pool's higher priority serves again: nothing shows it open (its
@@ -214,7 +209,7 @@ def _idle_recovery(
         peers = [m.name.lower() for m in pool.members if m.name.lower() != name.lower()]
         served = [
             i for i in range(after, len(grid))
-            if any((b := series.get(p, [None] * len(grid))[i]) is not None and b.successes > 0 for p in peers)
+            if series.served(peers, i)
         ]
         if served and (now - grid.at(served[0])).total_seconds() >= policy.recovery_seconds:
             return Judgement("recovered", judgement.episode, grid.at(served[0]))
@@ -222,27 +217,19 @@ def _idle_recovery(
 
 
 def _observe_pool(
-    pool: Pool, config: GatewayConfig, series: dict[str, list[Bin | None]], timelines: dict[str, BreakerTimeline],
+    pool: Pool, config: GatewayConfig, series: Series, timelines: dict[str, BreakerTimeline],
     grid: Grid, now: datetime, policy: WatchPolicy,
 ) -> list[Observation]:
     members = [m for m in pool.members if m.name.lower() in timelines]
-    member_bins = _bins_of(series, [m.name for m in pool.members], grid)
+    member_bins = [series.bins(m.name) for m in pool.members]
     gateway = pool_gateway_answers(pool, config, series, grid)
-    trips = [config.backend(m.name).rule.trip_seconds for m in members  # type: ignore[union-attr]
-             if config.backend(m.name) is not None and config.backend(m.name).rule is not None]  # type: ignore[union-attr]
-    longest_trip = max(trips, default=60.0)
+    longest_trip = max((t for m in members if (t := config.trip_seconds(m.name)) is not None), default=60.0)
     step = grid.step.total_seconds()
-
-    def success(index: int, names: Iterable[str]) -> bool:
-        lowered = {n.lower() for n in names}
-        return any(
-            (b := series.get(n, [None] * len(grid))[index]) is not None and b.successes > 0 for n in lowered
-        )
 
     exhausted: list[Signal] = []
     for index in range(len(grid)):
         all_open = bool(members) and all(timelines[m.name.lower()].open[index] for m in members)
-        if success(index, [m.name for m in pool.members]):
+        if series.served([m.name for m in pool.members], index):
             exhausted.append(Signal.OK)
         elif gateway[index] > 0 or all_open:
             exhausted.append(Signal.START)
@@ -251,7 +238,7 @@ def _observe_pool(
     combined: list[Bin | None] = []
     for index in range(len(grid)):
         parts = [b[index] for b in member_bins if b[index] is not None]
-        pool_bin = series.get(pool.name.lower(), [None] * len(grid))[index]
+        pool_bin = series.at(pool.name, index)
         if pool_bin is not None:
             parts.append(pool_bin)
         combined.append(_sum_bins(parts, pool.name, grid.at(index)) if parts else None)
@@ -266,10 +253,8 @@ def _observe_pool(
         degraded: list[Signal] = []
         for index in range(len(grid)):
             top_open = bool(top) and all(timelines[m.name.lower()].open[index] for m in top)
-            served = sum(
-                (b.requests if (b := series.get(m.name.lower(), [None] * len(grid))[index]) else 0) for m in fallback
-            )
-            if success(index, [m.name for m in top]):
+            served = sum(series.requests(m.name, index) for m in fallback)
+            if series.served([m.name for m in top], index):
                 degraded.append(Signal.OK)
             elif exhausted[index] is Signal.START:
                 # A pool is one incident at a time: while it is exhausted, that is the incident.
@@ -280,8 +265,7 @@ def _observe_pool(
                 degraded.append(Signal.CONTINUE)
             else:
                 degraded.append(Signal.NONE)
-        top_trip = max((config.backend(m.name).rule.trip_seconds for m in top  # type: ignore[union-attr]
-                        if config.backend(m.name) and config.backend(m.name).rule), default=60.0)  # type: ignore[union-attr]
+        top_trip = max((t for m in top if (t := config.trip_seconds(m.name)) is not None), default=60.0)
         judgement = judge(degraded, grid, now, gap_seconds=max(2 * step, top_trip),
                           threshold_seconds=policy.stuck_after(top_trip), recovery_seconds=policy.recovery_seconds)
         observation = _observation(

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from breakerpanel.core.instants import format_instant
 from breakerpanel.core.watch.bins import Bin, Grid, by_backend
-from breakerpanel.core.watch.breaker import breaker_timelines
+from breakerpanel.core.watch.breaker import BreakerTimeline, breaker_timelines
 from breakerpanel.core.watch.config import GatewayConfig, gateway_config
 from breakerpanel.core.watch.detect import Observation, observe_deployments, observe_gateway
 from breakerpanel.core.watch.events import BreakerTransition
@@ -51,14 +51,12 @@ def worst(statuses: Sequence[Status]) -> Status:
     return max(statuses, key=_STATUS_RANK.__getitem__, default="ok")
 
 
-def _breaker_summary(config: GatewayConfig, series: dict[str, list[Bin | None]],
-                     transitions: Sequence[BreakerTransition], grid: Grid, now: datetime, policy: WatchPolicy
+def _breaker_summary(config: GatewayConfig, timelines: dict[str, BreakerTimeline], grid: Grid
                      ) -> list[dict[str, Any]]:
-    timelines = breaker_timelines(config, series, list(transitions), grid, now, policy)
+    last_complete = max((i for i in range(len(grid)) if not grid.incomplete(i)), default=len(grid) - 1)
     summary = []
     for backend in config.backends:
         timeline = timelines[backend.name.lower()]
-        last_complete = max((i for i in range(len(grid)) if not grid.incomplete(i)), default=len(grid) - 1)
         summary.append({
             "backend": backend.name,
             "state": "open" if timeline.open[-1] or timeline.open[last_complete] else "closed",
@@ -87,8 +85,9 @@ def evaluate_target(
         config = gateway_config(data.backends)
         series = by_backend(data.bins, data.resource_id, grid)
         known_transitions = [t for t in data.transitions if t.at <= now]
-        observations += observe_gateway(config, series, known_transitions, grid, now, policy)
-        breakers = _breaker_summary(config, series, known_transitions, grid, now, policy)
+        timelines = breaker_timelines(config, series, known_transitions, grid, now, policy)
+        observations += observe_gateway(config, series, timelines, grid, now, policy)
+        breakers = _breaker_summary(config, timelines, grid)
     if deployments_known:
         assert data.deployments is not None
         open_deployments = [
@@ -111,12 +110,20 @@ def evaluate_target(
     )
 
 
-def status_of(
-    transitions: Sequence[Transition], previous: Mapping[str, tuple[dict[str, Any], str]], complete: bool
-) -> Status:
+def current_incidents(
+    previous: Mapping[str, tuple[dict[str, Any], str]], transitions: Sequence[Transition]
+) -> dict[str, dict[str, Any]]:
+    """Every incident record of the target once `transitions` are applied, by key."""
     current = {key: record for key, (record, _) in previous.items()}
     for transition in transitions:
         current[transition.key] = transition.value
+    return current
+
+
+def status_of(
+    transitions: Sequence[Transition], previous: Mapping[str, tuple[dict[str, Any], str]], complete: bool
+) -> Status:
+    current = current_incidents(previous, transitions)
     open_severities = {r.get("severity") for r in current.values() if r.get("state") == "open"}
     statuses: list[Status] = ["ok"]
     if "critical" in open_severities:
