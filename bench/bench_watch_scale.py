@@ -55,6 +55,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import scale_rows  # noqa: E402
 
+from breakerpanel.core.verify import whole_number  # noqa: E402
+
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 LOOKBACK = timedelta(hours=1)
 INGESTION_DELAY_SECONDS = 120
@@ -118,17 +120,7 @@ def naive_query(start: datetime, end: datetime) -> str:
 
 def _retry_after(headers: Any) -> int | None:
     # toint(BackendResponseHeaders["Retry-After"]): a number, or a string holding a whole number; else null.
-    value = headers.get("Retry-After") if isinstance(headers, dict) else None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
+    return whole_number(headers.get("Retry-After")) if isinstance(headers, dict) else None
 
 
 def aggregate_in_python(rows: Sequence[Mapping[str, Any]], target: Any, start: datetime, end: datetime,
@@ -160,19 +152,16 @@ def aggregate_in_python(rows: Sequence[Mapping[str, Any]], target: Any, start: d
         lowered = url.lower()
         backend = next((name for prefix, name in prefixes if lowered.startswith(prefix)), row["BackendId"] or "")
         key = backend.lower()
-        # IsCounted as KQL evaluates it, null included: a comparison with a null BackendResponseCode is null,
-        # `Attempted and null` is null, and `IsFailure and not(null)` is null, which countif() skips. So an
-        # attempt without an answer (a timeout) is neither Counted nor Ignored under a rule without
-        # errorReasons — the query's behaviour, mirrored here so the two answers can be compared bin for bin.
-        counted: bool | None
-        if not attempted:
+        # As the query judges it: an answered request on its code, one without an answer (a timeout) on its
+        # error reason — which this projection does not carry, and these rules name none — so never counted:
+        # an uncounted failure.
+        if not answered:
             counted = False
         elif key in rules:
             rule = rules[key]
-            # The projection has no LastErrorReason: these rules name no error reasons.
-            counted = False if rule is None else (rule.counts(code) if answered else None)
+            counted = False if rule is None else rule.counts(code)
         else:
-            counted = (code == 429 or 500 <= code <= 599) if answered else None
+            counted = code == 429 or 500 <= code <= 599
         success = answered and 200 <= code <= 399
         failure = (answered and code >= 400 and code not in not_failures) or (attempted and not answered)
         slot = epoch + ((moment - epoch) // step) * step
@@ -181,8 +170,8 @@ def aggregate_in_python(rows: Sequence[Mapping[str, Any]], target: Any, start: d
             cell = cells[(backend, slot)] = [0, 0, 0, 0, 0, None, 0, None]
         cell[0] += 1
         cell[1] += success
-        cell[2] += counted is True
-        cell[3] += failure and counted is False
+        cell[2] += counted
+        cell[3] += failure and not counted
         if code == 429:
             cell[4] += 1
             retry = _retry_after(row["BackendResponseHeaders"])
