@@ -88,6 +88,7 @@ def replay(
         **extra_env,
     }
     result = Replay(scenario, loaded.start, list(loaded.expected))
+    event_times = {e["id"]: _event_time(e) for e in loaded.events}
     delivered: set[str] = set()
     with environment(env):
         store = open_store()
@@ -95,7 +96,7 @@ def replay(
         while at <= loaded.end:
             twin.logs.set_now(at)
             if events:
-                due = [e for e in loaded.events if _event_time(e) <= at and e["id"] not in delivered]
+                due = [e for e in loaded.events if event_times[e["id"]] <= at and e["id"] not in delivered]
                 for event in [*reversed(due), *due]:
                     record_breaker_event(store, event)
                 delivered.update(e["id"] for e in due)

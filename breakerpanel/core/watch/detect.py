@@ -186,8 +186,7 @@ def observe_gateway(
         )
         too_few = observation.evidence.get("ignoredFailures", 0) < policy.blind_spot_min_requests
         if observation.state == "active" and too_few:
-            observation = Observation(observation.kind, observation.subject_type, observation.subject,
-                                      observation.severity, "pending", observation.since, observation.evidence)
+            observation = replace(observation, state="pending")
         found.append(observation)
     for pool in config.pools:
         found += _observe_pool(pool, config, series, timelines, grid, now, policy)
