@@ -35,12 +35,23 @@ def run(polls: int) -> dict[str, float]:
 
     # A deployment settles after 2 * deployment_poll_steps observations (Accepted, then Running).
     config = TwinConfig(deployment_poll_steps=max(polls // 2, 1))
-    with TwinServer(Path(tempfile.mkdtemp()), config=config) as server:
+    scratch = Path(tempfile.mkdtemp())
+    with TwinServer(scratch / "twin", config=config) as server:
         os.environ.update(server.environment())
+        # The orchestration re-checks its target against the allowlist and takes the target's lock in the
+        # store, as it does in Azure: the bench's target is allowlisted and its lock lives in a file of its own.
+        os.environ["BREAKERPANEL_TARGETS"] = json.dumps(
+            [{"subscriptionId": SUB, "resourceGroup": "rg-bench", "apimName": "apim-bench"}])
+        os.environ["BREAKERPANEL_STORE"] = "sqlite"
+        os.environ["BREAKERPANEL_STATE_DIR"] = str(scratch / "state")
+        # The longest deadline the setting allows: the bench measures polling, not the timeout. The plan is
+        # computed once from the settings, so this is where the deadline is set.
+        os.environ["BREAKERPANEL_DEPLOY_TIMEOUT"] = "P7D"
         import function_app
+        from activities.policy import current_policy
         from breakerpanel.core.model import Target
         from breakerpanel.core.request import check_rollout_request
-        from breakerpanel.core.rollout_api import instance_id_for, orchestration_input
+        from breakerpanel.core.rollout_api import orchestration_input, rollout_instance_id
         from breakerpanel.localrun import LocalDurableHost
         from breakerpanel.settings import load_settings
 
@@ -50,12 +61,12 @@ def run(polls: int) -> dict[str, float]:
         check = check_rollout_request(body, [Target(SUB, "rg-bench", "apim-bench")])
         assert check.request is not None
         now = datetime(2026, 1, 1, tzinfo=UTC)
-        spec = orchestration_input("bench", check.request, [], load_settings(), "bench", now)
-        # Generous deadline: the bench measures polling, not the timeout.
-        spec["options"]["deployTimeoutSeconds"] = 30 * 24 * 3600
+        instance_id = rollout_instance_id("bench")
+        spec = orchestration_input("bench", check.request, [], load_settings(), "bench", now,
+                                   policy=current_policy(), instance_id=instance_id)
         host = LocalDurableHost(function_app.app, start_time=now)
         started = time.perf_counter()
-        instance_id = host.start("rollout_orchestrator", spec, instance_id=instance_id_for(check.request))
+        host.start("rollout_orchestrator", spec, instance_id=instance_id)
         status = host.run_until_idle(instance_id)
         wall = time.perf_counter() - started
         assert status is not None and status["output"]["status"] == "succeeded", status
