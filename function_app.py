@@ -9,9 +9,10 @@ from activities.locks import bp as lock_activities
 from activities.watch import bp as watch_activities
 from orchestrators.rollout import bp as rollout_orchestrations
 from orchestrators.rollout_http import bp as rollout_http
+from orchestrators.rollout_list import bp as rollout_list
 from orchestrators.watchdog import bp as watchdog
 
 app = df.DFApp()
 for blueprint in (rollout_http, rollout_orchestrations, deployment_activities, backend_activities, lock_activities,
-                  watchdog, watch_activities, alert_activities):
+                  watchdog, watch_activities, alert_activities, rollout_list):
     app.register_functions(blueprint)

@@ -29,6 +29,7 @@ def app() -> Any:
 EXPECTED_TRIGGERS = {
     "start_rollout": "httpTrigger",
     "get_rollout": "httpTrigger",
+    "list_rollouts": "httpTrigger",
     "approve_rollout": "httpTrigger",
     "reject_rollout": "httpTrigger",
     "terminate_rollout": "httpTrigger",
@@ -81,6 +82,7 @@ def test_http_routes_are_function_key_protected_and_use_the_durable_client(app: 
     assert routes == {
         "start_rollout": ("rollouts", ["POST"]),
         "get_rollout": ("rollouts/{instance_id}", ["GET"]),
+        "list_rollouts": ("rollouts", ["GET"]),
         "approve_rollout": ("rollouts/{instance_id}/approve", ["POST"]),
         "reject_rollout": ("rollouts/{instance_id}/reject", ["POST"]),
         "terminate_rollout": ("rollouts/{instance_id}/terminate", ["POST"]),

@@ -1,0 +1,43 @@
+"""GET /api/rollouts: the recent rollouts, newest first, optionally of one target or only those still running.
+
+A list for people and the command line (`breakerpanel list`): ids, who started each, its targets, phase and
+status — never the request's backends (URLs), never Durable management links. Same function key and app role
+as reading one rollout (BREAKERPANEL_DEPLOYER_ROLE).
+
+Query: `target` (an APIM name, or subscriptionId/resourceGroup/apimName), `days` (how far back rollouts were
+created, 1..90, default 7: the Durable extension answers every instance it holds in that window in one
+response, so the window bounds the answer), `active=true` (only Pending/Running).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from breakerpanel.core.rollout_list import ListQuery, list_entry, matches, parse_list_query
+from orchestrators.rollout_http import _ACTIVE, ORCHESTRATOR, _denied, _error, _json, _settings, _status_dict
+
+bp = df.Blueprint()
+
+
+@bp.route(route="rollouts", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def list_rollouts(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    settings = _settings()
+    if isinstance(settings, func.HttpResponse):
+        return settings
+    denied, _ = _denied(req, settings, settings.deployer_role)
+    if denied is not None:
+        return denied
+    query = parse_list_query(dict(req.params))
+    if not isinstance(query, ListQuery):
+        return _error(400, "InvalidQuery", f"{query.field}: {query.problem}. Fix: {query.fix}", field=query.field)
+    since = datetime.now(UTC) - timedelta(days=query.days)
+    statuses = await client.get_status_by(created_time_from=since,
+                                          runtime_status=list(_ACTIVE) if query.active else None)
+    entries = [list_entry(_status_dict(status)) for status in statuses if status.name == ORCHESTRATOR]
+    found = [entry for entry in entries if matches(entry, query, since)]
+    found.sort(key=lambda entry: str(entry.get("createdTime") or ""), reverse=True)
+    return _json(200, {"rollouts": found, "days": query.days, "active": query.active, "target": query.target})
