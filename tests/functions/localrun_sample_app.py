@@ -1,4 +1,5 @@
-"""A small v2-model Durable app, test-only, exercising every pattern LocalDurableHost drives.
+"""A small v2-model Durable app, test-only, exercising every pattern LocalDurableHost drives (and the
+*_with_retry calls it refuses).
 
 Built like the product app: orchestrators and activities on a Blueprint, registered on a DFApp,
 activities called by function object. The module-level dicts stand in for the outside world the
@@ -147,8 +148,7 @@ def flaky_child_orchestrator(context: df.DurableOrchestrationContext) -> Generat
 
 @bp.orchestration_trigger(context_name="context")
 def retrying_parent_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any, Any, list[Any]]:
-    # A call after the retried one proves the host numbered the retry timers and attempts as the SDK does:
-    # with a wrong sequence id the square's completion would never reach the orchestrator.
+    # The local host refuses the SDK's *_with_retry calls by name (the app never makes them).
     options = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
     child = yield context.call_sub_orchestrator_with_retry(
         "flaky_child_orchestrator", options, {"key": "child", "failures": 2}, instance_id="flaky-child"

@@ -24,6 +24,7 @@ from breakerpanel.localrun import (
     NonDeterministicOrchestrationError,
     Step,
     UnknownFunctionError,
+    UnsupportedActionError,
 )
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
@@ -95,50 +96,18 @@ def test_custom_status_is_visible_after_each_step(host: LocalDurableHost, steps:
     assert host.status(instance_id)["customStatus"] == {"stage": "done"}
 
 
-def test_retry_waits_the_backoff_on_durable_timers_between_attempts(host: LocalDurableHost) -> None:
+def test_call_activity_with_retry_is_refused_by_name(host: LocalDurableHost) -> None:
+    # The app retries with call_activity + durable timers (orchestrators/rollout.py call_with_retry); an
+    # orchestrator reaching for the SDK's retry call must hear so, not hang or half-work.
     request = {"key": "arm-put", "failures": 2, "retryMs": 30_000, "maxAttempts": 3}
     instance_id = host.start("retry_orchestrator", request)
 
-    status = host.run_until_idle(instance_id)
+    with pytest.raises(UnsupportedActionError, match=r"context\.call_activity_with_retry\('flaky'") as caught:
+        host.run_until_idle(instance_id)
 
-    assert status is not None
-    assert status["runtimeStatus"] == "Completed"
-    assert status["output"] == {"key": "arm-put", "attempts": 3}
-    assert FLAKY_CALLS["arm-put"] == 3
-    work = [
-        EventType(e["EventType"])
-        for e in history(host, instance_id)
-        if e["EventType"] not in (EventType.ORCHESTRATOR_STARTED, EventType.ORCHESTRATOR_COMPLETED)
-    ]
-    assert work == [
-        EventType.EXECUTION_STARTED,
-        EventType.TASK_SCHEDULED,
-        EventType.TASK_FAILED,
-        EventType.TIMER_CREATED,
-        EventType.TIMER_FIRED,
-        EventType.TASK_SCHEDULED,
-        EventType.TASK_FAILED,
-        EventType.TIMER_CREATED,
-        EventType.TIMER_FIRED,
-        EventType.TASK_SCHEDULED,
-        EventType.TASK_COMPLETED,
-        EventType.EXECUTION_COMPLETED,
-    ]
-    fire_times = [e["FireAt"] for e in history(host, instance_id) if e["EventType"] == EventType.TIMER_CREATED]
-    assert fire_times == ["2025-03-01T08:00:30.000000Z", "2025-03-01T08:01:00.000000Z"]
-    assert host.now == T0 + timedelta(seconds=60)
-
-
-def test_retry_exhausted_fails_the_orchestration_with_the_last_error(host: LocalDurableHost) -> None:
-    request = {"key": "always", "failures": 99, "retryMs": 1_000, "maxAttempts": 2}
-    instance_id = host.start("retry_orchestrator", request)
-
-    status = host.run_until_idle(instance_id)
-
-    assert status is not None
-    assert status["runtimeStatus"] == "Failed"
-    assert "ConnectionError: transient failure 2 for always" in status["output"]
-    assert FLAKY_CALLS["always"] == 2
+    assert "call_with_retry" in str(caught.value)
+    assert host.status(instance_id)["runtimeStatus"] == "Failed"
+    assert FLAKY_CALLS == {}
 
 
 def test_one_hour_timer_completes_on_the_virtual_clock(host: LocalDurableHost) -> None:
@@ -235,28 +204,14 @@ def test_sub_orchestrations_complete_and_fail_into_the_parent(host: LocalDurable
     ]
 
 
-def test_sub_orchestration_retry_reuses_the_instance_id_and_keeps_numbering(host: LocalDurableHost) -> None:
+def test_call_sub_orchestrator_with_retry_is_refused_by_name(host: LocalDurableHost) -> None:
     instance_id = host.start("retrying_parent_orchestrator")
 
-    status = host.run_until_idle(instance_id)
+    with pytest.raises(UnsupportedActionError, match=r"call_sub_orchestrator_with_retry\('flaky_child_orchestrator'"):
+        host.run_until_idle(instance_id)
 
-    assert status is not None
-    assert status["output"] == [{"key": "child", "attempts": 3}, 49]
-    assert host.status("flaky-child")["runtimeStatus"] == "Completed"
-    assert host.now == T0 + timedelta(seconds=10)
-    ids = [
-        (EventType(e["EventType"]), e["EventId"])
-        for e in history(host, instance_id)
-        if e["EventId"] >= 0
-    ]
-    assert ids == [
-        (EventType.SUB_ORCHESTRATION_INSTANCE_CREATED, 0),
-        (EventType.TIMER_CREATED, 1),
-        (EventType.SUB_ORCHESTRATION_INSTANCE_CREATED, 2),
-        (EventType.TIMER_CREATED, 3),
-        (EventType.SUB_ORCHESTRATION_INSTANCE_CREATED, 4),
-        (EventType.TASK_SCHEDULED, 5),
-    ]
+    assert host.status(instance_id)["runtimeStatus"] == "Failed"
+    assert FLAKY_CALLS == {}
 
 
 def test_continue_as_new_keeps_the_history_bounded(host: LocalDurableHost) -> None:
