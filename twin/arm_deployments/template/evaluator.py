@@ -1,7 +1,7 @@
 """Evaluates language expressions and JSON trees in one deployment's scope.
 
 `Scope` holds what is fixed for the whole deployment (parameters, lazily computed variables, where it
-deploys); a `Frame` holds what changes while walking the template (copy-loop indices, lambda variables).
+deploys); a `Frame` holds what changes while walking the template (copy-loop indices).
 """
 
 from __future__ import annotations
@@ -16,20 +16,10 @@ from .values import find_key, get_property, type_name
 
 
 @dataclass(frozen=True)
-class Lambda:
-    """A lambda() value: evaluated only when map/filter/sort/reduce call it."""
-
-    names: tuple[str, ...]
-    body: Node
-    frame: Frame
-
-
-@dataclass(frozen=True)
 class Frame:
     loop_index: int | None = None  # copyIndex() with no loop name
     loop_name: str | None = None  # the loop copyIndex() refers to, so copyIndex('thatName') works too
     named_loops: Mapping[str, int] = field(default_factory=dict)  # lower-cased loop name → index
-    lambda_vars: Mapping[str, Any] = field(default_factory=dict)  # lower-cased name → value
     # where copyIndex() is not allowed (ARM: only inside copy loops), what to say about it
     location: str = "template"
 
@@ -40,11 +30,6 @@ class Frame:
         if default:
             return replace(self, loop_index=index, loop_name=name, named_loops=named)
         return replace(self, named_loops=named)
-
-    def with_lambda(self, values: Mapping[str, Any]) -> Frame:
-        merged = dict(self.lambda_vars)
-        merged.update({key.lower(): value for key, value in values.items()})
-        return replace(self, lambda_vars=merged)
 
 
 FunctionImpl = Callable[["Scope", Frame, list[Any]], Any]
@@ -223,20 +208,6 @@ class Scope:
                 if value is (name == "or"):
                     return value
             return name == "and"
-        if name == "lambda":
-            if len(node.args) < 2:
-                raise ExpressionError(
-                    "The template language function 'lambda' expects one or more variable names and a body."
-                )
-            names: list[str] = []
-            for arg in node.args[:-1]:
-                if not isinstance(arg, Literal) or not isinstance(arg.value, str):
-                    raise ExpressionError(
-                        "The template language function 'lambda' expects its variable names to be string "
-                        "literals."
-                    )
-                names.append(arg.value)
-            return Lambda(tuple(names), node.args[-1], frame)
         if "." in name:
             return self.call_user_function(node, frame)
         impl = self.functions.get(name)
@@ -244,19 +215,6 @@ class Scope:
             raise ExpressionError(_unknown_function_message(node.name), unsupported=True)
         args = [self.evaluate_node(arg, frame) for arg in node.args]
         return impl(self, frame, args)
-
-    def invoke_lambda(self, fn: Any, args: list[Any], caller: str) -> Any:
-        if not isinstance(fn, Lambda):
-            raise ExpressionError(
-                f"The template language function '{caller}' expects a lambda expression as its last "
-                f"parameter; the provided value is of type '{type_name(fn)}'."
-            )
-        if len(fn.names) != len(args):
-            raise ExpressionError(
-                f"The lambda given to '{caller}' must take {len(args)} parameter(s); it declares "
-                f"{len(fn.names)}."
-            )
-        return self.evaluate_node(fn.body, fn.frame.with_lambda(dict(zip(fn.names, args, strict=True))))
 
     def call_user_function(self, node: Call, frame: Frame) -> Any:
         definition = self.user_functions.get(node.name.lower())
@@ -309,27 +267,25 @@ def _is_property_copy(value: Any) -> bool:
     )
 
 
-# Functions ARM has that the twin does not evaluate: they need live Azure state, a clock or randomness.
+# ARM functions the twin does not evaluate. Those that need live Azure state, a clock or randomness never can;
+# the rest are left out because no committed template calls them (functions.py keeps what they do call).
 NEEDS_AZURE = frozenset(
     {
-        "reference",
-        "listkeys",
-        "listsecrets",
-        "listaccountsas",
-        "listservicesas",
-        "listcallbackurl",
-        "pickzones",
-        "providers",
-        "environment",
-        "managementgroup",
-        "managementgroupresourceid",
-        "tenant",
-        "utcnow",
-        "newguid",
-        "datetimeadd",
-        "datetimefromepoch",
-        "datetimetoepoch",
-        "getsecret",
+        "reference", "references", "listkeys", "listsecrets", "listaccountsas", "listservicesas",
+        "listcallbackurl", "pickzones", "providers", "environment", "managementgroup",
+        "managementgroupresourceid", "tenant", "utcnow", "newguid", "datetimeadd", "datetimefromepoch",
+        "datetimetoepoch", "getsecret",
+    }
+)
+NOT_EVALUATED = frozenset(
+    {
+        "array", "base64", "base64tojson", "base64tostring", "bool", "cidrhost", "cidrsubnet", "datauri",
+        "datauritostring", "deployment", "endswith", "extensionresourceid", "filter", "first", "flatten",
+        "float", "groupby", "indexfromend", "indexof", "int", "intersection", "items", "join", "json",
+        "lambda", "lambdavariables", "last", "lastindexof", "map", "mapvalues", "objectkeys", "padleft",
+        "parsecidr", "range", "reduce", "shallowmerge", "skip", "sort", "split", "startswith",
+        "subscriptionresourceid", "substring", "take", "tenantresourceid", "toobject", "toupper", "trim",
+        "tryindexfromend", "uri", "uricomponent", "uricomponenttostring",
     }
 )
 
@@ -340,6 +296,12 @@ def _unknown_function_message(name: str) -> str:
         return (
             f"The template function '{name}' is not supported by the twin: it needs live Azure state, the "
             "clock or randomness, which an offline evaluation does not have."
+        )
+    if lowered in NOT_EVALUATED:
+        return (
+            f"The template function '{name}' is not supported by the twin: ARM has it, but the twin evaluates "
+            "only the functions the committed templates call (twin/arm_deployments/template/functions.py); "
+            "add it there with a test if a template needs it."
         )
     # ARM's own text for a function name it does not know
     return f"The template function '{name}' is not valid. Please see https://aka.ms/arm-functions for usage details."
