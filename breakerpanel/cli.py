@@ -1,7 +1,10 @@
-"""`python -m breakerpanel`: the product's command line.
+"""`breakerpanel` (or `python -m breakerpanel`): the product's command line.
 
-  twin     start the local Azure twin (HTTPS on 127.0.0.1) and print the settings that point at it
+  twin     start the local Azure twin (HTTPS on 127.0.0.1) with the examples' APIM instances, and print
+           the settings that point at it
   demo     start the twin and deploy the committed gateway template to it, end to end
+  plan     validate + what-if a rollout request: what deploy would change; nothing is deployed
+           (exit 0 nothing destructive, 1 approval needed, 2 bad input, 3 preflight incomplete)
   deploy   run a rollout request through the local Durable runner against the configured endpoints
   watch    one watchdog pass (--once [--at T] [--json]); exit code 0 ok, 1 warning, 2 critical, 3 unknown
 """
@@ -11,101 +14,66 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
-
-from breakerpanel.localrun import Step
 
 DEFAULT_TWIN_DIR = Path(".twin")
 
 
 def _twin(args: argparse.Namespace) -> int:
+    from twin.examples import seed_example_instances
     from twin.server import TwinServer
 
-    server = TwinServer(Path(args.state_dir), port=args.port)
+    server = TwinServer(Path(args.state_dir).expanduser().resolve(), port=args.port)
+    targets = seed_example_instances(server.twin)
     print(f"twin listening on {server.url}  (CA: {server.ca_path})")
-    print("point breakerpanel at it with:")
-    for name, value in server.environment().items():
-        print(f"  export {name}={value}")
+    for target in targets:
+        print(f"APIM instance {target['apimName']} (resource group {target['resourceGroup']}, subscription "
+              f"{target['subscriptionId']}), as examples/ names it")
+    print("point breakerpanel at it with (in another shell):")
+    settings = {**server.environment(), "BREAKERPANEL_TARGETS": json.dumps(targets, separators=(",", ":"))}
+    for name, value in settings.items():
+        print(f"  export {name}={shlex.quote(value)}")
     print("control API: POST /_twin/reset, GET /_twin/requests, POST /_twin/faults (Ctrl-C stops)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0
 
 
-class ProgressPrinter:
-    """Prints a line whenever the rollout's phase, or a target's phase, changes: wall and virtual time."""
-
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
-        self._started = time.monotonic()
-        self._seen: dict[str, str] = {}
-
-    def __call__(self, step: Step) -> None:
-        status = step.custom_status
-        if step.name != "rollout_orchestrator" or not isinstance(status, dict):
-            return
-        elapsed = f"{time.monotonic() - self._started:6.1f}s"
-        virtual = str(step.virtual_elapsed).split(".")[0]
-        lines = []
-        if self._seen.get("") != status.get("phase"):
-            self._seen[""] = str(status.get("phase"))
-            wave = f" wave {status['wave']}" if status.get("wave") is not None else ""
-            lines.append(f"{status.get('phase')}{wave}")
-        for key, target in (status.get("targets") or {}).items():
-            phase = str(target.get("phase"))
-            if self._seen.get(key) != phase:
-                self._seen[key] = phase
-                state = f" ({target['provisioningState']})" if target.get("provisioningState") else ""
-                lines.append(f"  {target['target']['apimName']}: {phase}{state}")
-        for line in lines:
-            print(f"[{elapsed} | +{virtual}] {line}", file=self._out, flush=True)
-
-
 def _deploy(args: argparse.Namespace) -> int:
     import function_app
+    from breakerpanel.cli_request import load_request
+    from breakerpanel.console import console_for, print_json
     from breakerpanel.core.summary import render_summary
-    from breakerpanel.rollout_local import allowed_targets, check_request, run_rollout
-    from breakerpanel.settings import SettingsError, load_settings
+    from breakerpanel.progress import ProgressPrinter
+    from breakerpanel.rollout_local import run_rollout
 
-    try:
-        body = json.loads(Path(args.request).read_text())
-    except (OSError, ValueError) as exc:
-        print(f"--request {args.request}: cannot read a JSON rollout request ({exc})", file=sys.stderr)
-        return 2
-    try:
-        settings = load_settings()
-        allowed = allowed_targets(body)
-    except SettingsError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    check = check_request(body, allowed)
-    for problem in check.problems:
-        print(f"{problem.severity}: {problem.field}: {problem.problem} — fix: {problem.fix}", file=sys.stderr)
-    if check.request is None:
-        print(f"the request has {len(check.errors)} error(s); nothing was started", file=sys.stderr)
+    checked = load_request(args.request, sys.stderr)
+    if checked is None:
         return 2
     progress = None if args.json else ProgressPrinter(sys.stdout)
-    run = run_rollout(function_app.app, check, allowed, approve=args.approve, settings=settings, on_step=progress)
+    run = run_rollout(function_app.app, checked.check, checked.allowed, approve=args.approve,
+                      settings=checked.settings, on_step=progress)
     if args.json:
-        print(json.dumps(run.status, indent=2, default=str))
+        print_json(run.status, sys.stdout)
     else:
-        print()
-        print("\n".join(render_summary(run.output) if run.output else [f"rollout {run.status['runtimeStatus']}"]))
+        console = console_for(sys.stdout)
+        console.print()
+        lines = render_summary(run.output) if run.output else [f"rollout {run.status['runtimeStatus']}"]
+        console.print("\n".join(lines), markup=False)
     return 0 if run.succeeded else 1
 
 
 def _demo(args: argparse.Namespace) -> int:
     from breakerpanel.demo import run_demo
 
-    return run_demo(sys.stdout, Path(args.state_dir))
+    return run_demo(sys.stdout, Path(args.state_dir).expanduser().resolve())
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m breakerpanel", description=__doc__,
+    parser = argparse.ArgumentParser(prog="breakerpanel", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -113,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     twin.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     twin.add_argument("--state-dir", default=str(DEFAULT_TWIN_DIR), help="where the CA file is written")
     twin.set_defaults(run=_twin)
+
+    from breakerpanel import cli_plan
+
+    cli_plan.add_parser(commands)
 
     deploy = commands.add_parser("deploy", help="run a rollout request through the local Durable runner")
     deploy.add_argument("--request", required=True, help="path to the rollout request JSON")

@@ -58,8 +58,8 @@ def _backends_table(settings: Any, target: dict[str, str]) -> list[str]:
 
 def run_demo(out: TextIO, state_dir: Path) -> int:
     import function_app
-    from breakerpanel.cli import ProgressPrinter
     from breakerpanel.core.summary import render_summary
+    from breakerpanel.progress import ProgressPrinter
     from breakerpanel.rollout_local import allowed_targets, check_request, run_rollout
     from breakerpanel.settings import load_settings
     from twin.server import TwinServer

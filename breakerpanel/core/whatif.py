@@ -21,6 +21,9 @@ class ResourceChange:
     # (path, propertyChangeType) for every leaf of the delta: ("tags.myNewTag", "Create")
     property_changes: tuple[tuple[str, str], ...] = ()
     unsupported_reason: str = ""
+    # For a pool backend: (member backend name, "Create"|"Delete"|"Modify") for each member the change adds,
+    # removes or re-weights. ARM reports array items by index; a person asks which backend.
+    member_changes: tuple[tuple[str, str], ...] = ()
 
     @property
     def removes_properties(self) -> bool:
@@ -75,6 +78,8 @@ class WhatIfSummary:
                 shown = ", ".join(f"{path} ({kind})" for path, kind in c.property_changes[:5])
                 more = f" +{len(c.property_changes) - 5} more" if len(c.property_changes) > 5 else ""
                 line += f": {shown}{more}"
+            if c.member_changes:
+                line += "; pool members: " + ", ".join(f"{name} ({kind})" for name, kind in c.member_changes)
             if c.unsupported_reason:
                 line += f": {c.unsupported_reason}"
             out.append(line)
@@ -95,8 +100,13 @@ class WhatIfSummary:
                 (str(pair[0]), str(pair[1])) for pair in (pairs if isinstance(pairs, list) else [])
                 if isinstance(pair, list | tuple) and len(pair) == 2
             )
+            members = raw.get("memberChanges")
+            member_changes = tuple(
+                (str(pair[0]), str(pair[1])) for pair in (members if isinstance(members, list) else [])
+                if isinstance(pair, list | tuple) and len(pair) == 2
+            )
             changes.append(ResourceChange(resource_id, str(raw.get("changeType") or ""), resource_type, name,
-                                          property_changes))
+                                          property_changes, member_changes=member_changes))
         status = str(data.get("status") or "")
         return cls(status, tuple(changes), error=data.get("error"))
 
@@ -112,6 +122,7 @@ class WhatIfSummary:
                     "resourceId": c.resource_id,
                     "changeType": c.change_type,
                     "propertyChanges": list(map(list, c.property_changes)),
+                    **({"memberChanges": list(map(list, c.member_changes))} if c.member_changes else {}),
                 }
                 for c in self.changes
             ],
@@ -134,6 +145,28 @@ def _leaves(delta: object, prefix: str = "") -> list[tuple[str, str]]:
         else:
             found.append((full, kind))
     return found
+
+
+def _pool_members(body: object) -> dict[str, tuple[object, object]]:
+    """{member name: (priority, weight)} of a pool backend's body (properties.pool.services[].id is
+    '/backends/<name>'); empty for anything else."""
+    props = body.get("properties") if isinstance(body, Mapping) else None
+    pool = props.get("pool") if isinstance(props, Mapping) else None
+    services = pool.get("services") if isinstance(pool, Mapping) else None
+    members: dict[str, tuple[object, object]] = {}
+    for service in services if isinstance(services, list) else []:
+        if isinstance(service, Mapping) and service.get("id"):
+            members[str(service["id"]).rstrip("/").rsplit("/", 1)[-1]] = (service.get("priority"),
+                                                                          service.get("weight"))
+    return members
+
+
+def _member_changes(before: object, after: object) -> tuple[tuple[str, str], ...]:
+    old, new = _pool_members(before), _pool_members(after)
+    changes = [(name, "Delete") for name in old if name not in new]
+    changes += [(name, "Create") for name in new if name not in old]
+    changes += [(name, "Modify") for name in new if name in old and old[name] != new[name]]
+    return tuple(changes)
 
 
 def _type_and_name(resource_id: str) -> tuple[str, str]:
@@ -169,6 +202,7 @@ def summarize_what_if(result: Mapping[str, object]) -> WhatIfSummary:
                 name=name,
                 property_changes=tuple(_leaves(raw.get("delta"))),
                 unsupported_reason=str(raw.get("unsupportedReason") or ""),
+                member_changes=_member_changes(raw.get("before"), raw.get("after")),
             )
         )
     error = result.get("error")
