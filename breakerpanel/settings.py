@@ -14,11 +14,50 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from breakerpanel.core.backend_urls import DEFAULT_BACKEND_HOSTS
+from breakerpanel.core.backend_urls import DEFAULT_BACKEND_HOSTS, canonical_host, host_allowed
 from breakerpanel.core.durations import parse_duration
 
-AZURE_ARM_ENDPOINT = "https://management.azure.com"
-AZURE_LOGS_ENDPOINT = "https://api.loganalytics.io"
+
+@dataclass(frozen=True)
+class Cloud:
+    """One Azure cloud's hosts, as Microsoft documents them: where the app's Entra token may go."""
+
+    name: str
+    arm_endpoint: str
+    # The Log Analytics query API; also the token audience the watchdog's queries ask for.
+    logs_endpoint: str
+    logs_hosts: tuple[str, ...]
+    # Application Insights ingestion (the IngestionEndpoint of a connection string): exact hosts or suffixes.
+    ingestion_hosts: tuple[str, ...]
+    # Microsoft Entra ID for DefaultAzureCredential (local use); managed identity needs none.
+    authority_host: str
+
+    @property
+    def arm_scope(self) -> str:
+        return self.arm_endpoint + "/.default"
+
+
+# ARM: Get-AzEnvironment / azure-sdk cloudSettingHelpers; Log Analytics: Microsoft Learn "Azure Monitor Log
+# Analytics API request format" (api.loganalytics.azure.com, the newer public name, and the China page's
+# api.loganalytics.azure.cn) and azure-monitor-query's sovereign-cloud sample (api.loganalytics.us);
+# ingestion: "Connection strings in Application Insights" (suffixes applicationinsights.us / .azure.cn).
+CLOUDS: dict[str, Cloud] = {
+    cloud.name: cloud
+    for cloud in (
+        Cloud("AzurePublicCloud", "https://management.azure.com", "https://api.loganalytics.io",
+              ("api.loganalytics.io", "api.loganalytics.azure.com"),
+              (".applicationinsights.azure.com", "dc.services.visualstudio.com"), "login.microsoftonline.com"),
+        Cloud("AzureUSGovernment", "https://management.usgovcloudapi.net", "https://api.loganalytics.us",
+              ("api.loganalytics.us",), (".applicationinsights.us",), "login.microsoftonline.us"),
+        Cloud("AzureChinaCloud", "https://management.chinacloudapi.cn", "https://api.loganalytics.azure.cn",
+              ("api.loganalytics.azure.cn",), (".applicationinsights.azure.cn",), "login.chinacloudapi.cn"),
+    )
+}
+PUBLIC_CLOUD = CLOUDS["AzurePublicCloud"]
+# The public cloud's name in az CLI and in Bicep's environment().name.
+_CLOUD_ALIASES = {"azurecloud": PUBLIC_CLOUD}
+AZURE_ARM_ENDPOINT = PUBLIC_CLOUD.arm_endpoint
+AZURE_LOGS_ENDPOINT = PUBLIC_CLOUD.logs_endpoint
 
 # Hosts that are Azure's own endpoints in the public and sovereign clouds: a static token is refused there,
 # because it only exists so the twin can be driven without a real identity.
@@ -29,9 +68,15 @@ _AZURE_HOST_SUFFIXES = (
     ".usgovcloudapi.net",
     ".chinacloudapi.cn",
     ".loganalytics.io",
+    ".loganalytics.us",
+    ".applicationinsights.us",
+    ".visualstudio.com",
     ".microsoft.com",
     ".windows.net",
 )
+# Set by App Service / Functions when a managed identity is available (IDENTITY_ENDPOINT; MSI_ENDPOINT on the
+# older platform): the app runs in Azure, and its identity is that managed identity.
+MANAGED_IDENTITY_VARIABLES = ("IDENTITY_ENDPOINT", "MSI_ENDPOINT")
 
 CredentialKind = Literal["default", "static"]
 AuthMode = Literal["easyAuth", "functionKey"]
@@ -79,6 +124,12 @@ class Settings:
     allow_self_approval: bool = False
     # Host names / domain suffixes backend URLs may point at.
     backend_hosts: tuple[str, ...] = DEFAULT_BACKEND_HOSTS
+    # The Azure cloud (BREAKERPANEL_CLOUD): token scopes, audiences and the hosts a real token may reach.
+    cloud: Cloud = PUBLIC_CLOUD
+    # Running in Azure (a managed identity endpoint is present): the credential is that managed identity,
+    # the user-assigned one named by AZURE_CLIENT_ID when set.
+    managed_identity: bool = False
+    client_id: str | None = None
 
     def __repr__(self) -> str:
         token = "<set>" if self.static_token else None
@@ -90,7 +141,8 @@ class Settings:
             f"approval_timeout_seconds={self.approval_timeout_seconds}, "
             f"deploy_timeout_seconds={self.deploy_timeout_seconds}, auth={self.auth!r}, "
             f"platform_easy_auth={self.platform_easy_auth}, allow_self_approval={self.allow_self_approval}, "
-            f"backend_hosts={self.backend_hosts!r})"
+            f"backend_hosts={self.backend_hosts!r}, cloud={self.cloud.name!r}, "
+            f"managed_identity={self.managed_identity}, client_id={self.client_id!r})"
         )
 
     @property
@@ -99,9 +151,75 @@ class Settings:
         return self.ca_bundle or True
 
 
+def endpoint_host(url: str) -> str:
+    """The host a URL reaches, as DNS sees it: IDNA-normalised, lower case, no trailing dot ("" if none)."""
+    return canonical_host(urlsplit(url).hostname or "") or ""
+
+
 def is_azure_endpoint(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
+    host = endpoint_host(url)
     return any(host == suffix.lstrip(".") or host.endswith(suffix) for suffix in _AZURE_HOST_SUFFIXES)
+
+
+def token_destination_problem(url: str, allowed: tuple[str, ...]) -> str | None:
+    """Why the app's real Entra token must not be sent to `url` (None: it is one of the cloud's own hosts)."""
+    parts = urlsplit(url)
+    host = endpoint_host(url)
+    if parts.scheme != "https":
+        return "it is not https"
+    if parts.username is not None or parts.password is not None:
+        return "it carries user information before the host"
+    try:
+        port = parts.port
+    except ValueError:
+        return "its port is not a number"
+    if port not in (None, 443):
+        return f"it names port {port}"
+    if not host or not host_allowed(host, allowed):
+        return f"{host or 'its host'} is not one of {', '.join(entry.lstrip('.') for entry in allowed)}"
+    return None
+
+
+def _cloud(env: Mapping[str, str]) -> Cloud:
+    raw = env.get("BREAKERPANEL_CLOUD", "").strip() or PUBLIC_CLOUD.name
+    for name, cloud in CLOUDS.items():
+        if raw.lower() == name.lower():
+            return cloud
+    if raw.lower() in _CLOUD_ALIASES:
+        return _CLOUD_ALIASES[raw.lower()]
+    raise SettingsError("BREAKERPANEL_CLOUD", f"{raw!r} is not an Azure cloud this app knows",
+                        f"use one of {', '.join(CLOUDS)} (the default is {PUBLIC_CLOUD.name})")
+
+
+def _check_token_destinations(cloud: Cloud, arm: str, logs: str) -> None:
+    for variable, url, allowed, default in (
+        ("BREAKERPANEL_ARM_ENDPOINT", arm, (endpoint_host(cloud.arm_endpoint),), cloud.arm_endpoint),
+        ("BREAKERPANEL_LOGS_ENDPOINT", logs, cloud.logs_hosts, cloud.logs_endpoint),
+    ):
+        problem = token_destination_problem(url, allowed)
+        if problem is not None:
+            raise SettingsError(
+                variable,
+                f"the 'default' credential would send the app's Azure token to {endpoint_host(url) or url}, "
+                f"which is not {cloud.name}'s ({problem})",
+                f"unset it (or set it to {default}), set BREAKERPANEL_CLOUD to the cloud it belongs to, or "
+                "set BREAKERPANEL_CREDENTIAL=static for the local twin",
+            )
+
+
+def check_ingestion_endpoint(settings: Settings, endpoint: str) -> None:
+    """Refuse to hand the app's real token to an Application Insights ingestion endpoint outside its cloud."""
+    if settings.credential != "default":
+        return
+    problem = token_destination_problem(endpoint, settings.cloud.ingestion_hosts)
+    if problem is not None:
+        raise SettingsError(
+            "APPLICATIONINSIGHTS_CONNECTION_STRING",
+            f"its IngestionEndpoint is not {settings.cloud.name}'s Application Insights ingestion ({problem}), "
+            "and the 'default' credential would send the app's Azure token there",
+            "copy the connection string from the Application Insights resource's overview (and set "
+            "BREAKERPANEL_CLOUD to its cloud), or set BREAKERPANEL_CREDENTIAL=static for the local twin",
+        )
 
 
 def _endpoint(env: Mapping[str, str], variable: str, default: str) -> str:
@@ -206,8 +324,9 @@ def _backend_hosts(env: Mapping[str, str]) -> tuple[str, ...]:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings; `env` defaults to the process environment."""
     env = os.environ if env is None else env
-    arm = _endpoint(env, "BREAKERPANEL_ARM_ENDPOINT", AZURE_ARM_ENDPOINT)
-    logs = _endpoint(env, "BREAKERPANEL_LOGS_ENDPOINT", AZURE_LOGS_ENDPOINT)
+    cloud = _cloud(env)
+    arm = _endpoint(env, "BREAKERPANEL_ARM_ENDPOINT", cloud.arm_endpoint)
+    logs = _endpoint(env, "BREAKERPANEL_LOGS_ENDPOINT", cloud.logs_endpoint)
 
     kind = env.get("BREAKERPANEL_CREDENTIAL", "").strip().lower() or "default"
     if kind not in ("default", "static"):
@@ -226,6 +345,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                     "use 'default' against Azure; 'static' is for the local twin",
                 )
         token = env.get("BREAKERPANEL_STATIC_TOKEN", "").strip() or "twin-token"
+    else:
+        _check_token_destinations(cloud, arm, logs)
 
     ca = env.get("REQUESTS_CA_BUNDLE", "").strip() or None
     if ca is not None and not Path(ca).is_file():
@@ -250,4 +371,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         platform_easy_auth=env.get(PLATFORM_EASY_AUTH_VARIABLE, "").strip().lower() == "true",
         allow_self_approval=_bool(env, "BREAKERPANEL_ALLOW_SELF_APPROVAL", False),
         backend_hosts=_backend_hosts(env),
+        cloud=cloud,
+        managed_identity=any(env.get(variable, "").strip() for variable in MANAGED_IDENTITY_VARIABLES),
+        client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
     )

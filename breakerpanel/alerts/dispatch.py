@@ -29,13 +29,15 @@ def sink_names() -> list[str]:
 
 
 def open_sinks(settings: Settings, alerts: AlertSettings) -> dict[str, outbox.Sink]:
-    from breakerpanel.azure.clients import credential
+    from breakerpanel.azure.clients import ingestion_credential
 
     sinks: dict[str, outbox.Sink] = {}
     if alerts.connection_string:
         from breakerpanel.alerts.appinsights import AppInsightsSink
 
-        sinks["appInsights"] = AppInsightsSink(alerts.connection_string, credential(settings), alerts.timeout_seconds)
+        sinks["appInsights"] = AppInsightsSink(alerts.connection_string,
+                                               ingestion_credential(settings, alerts.connection_string),
+                                               alerts.timeout_seconds)
     if alerts.webhook_url:
         from breakerpanel.alerts.webhook import WebhookSink
 

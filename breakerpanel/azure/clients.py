@@ -10,16 +10,13 @@ import time
 from typing import Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenCredential
-from azure.identity import DefaultAzureCredential
+from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.mgmt.apimanagement import ApiManagementClient
 from azure.mgmt.resource.deployments import DeploymentsMgmtClient
 from azure.monitor.query import LogsQueryClient
 
-from breakerpanel.settings import AZURE_ARM_ENDPOINT, AZURE_LOGS_ENDPOINT, Settings
+from breakerpanel.settings import Settings, check_ingestion_endpoint
 
-# The token audience Log Analytics expects, whatever endpoint the queries are sent to.
-_LOGS_AUDIENCE = AZURE_LOGS_ENDPOINT
-_ARM_SCOPE = AZURE_ARM_ENDPOINT + "/.default"
 # How long an ARM/APIM call may go without an answer before it is a (transient) read timeout. azure-core's own
 # default is 300 s; every call here is a quick read or submit, and the orchestration retries on a timer.
 ARM_READ_TIMEOUT_SECONDS = 60.0
@@ -48,11 +45,40 @@ class StaticTokenCredential:
 
 
 def credential(settings: Settings) -> TokenCredential:
+    """The app's identity. `load_settings` has already refused a real credential for any endpoint that is not
+    the configured cloud's own, so whatever this returns only ever reaches Azure (or, static, the twin)."""
     if settings.credential == "static":
         assert settings.static_token is not None  # load_settings always sets it for "static"
         return StaticTokenCredential(settings.static_token)
-    # In Azure the app runs as a user-assigned identity named by AZURE_CLIENT_ID, which this reads.
-    return DefaultAzureCredential()
+    if settings.managed_identity:
+        # In Azure: the managed identity and nothing else, so a stray developer login or environment secret on
+        # the host can never become the app's identity. client_id None means the system-assigned identity.
+        return ManagedIdentityCredential(client_id=settings.client_id)
+    # Local use (az login, VS Code, environment): never a browser window from a Functions host or the CLI.
+    return DefaultAzureCredential(
+        authority=settings.cloud.authority_host,
+        exclude_interactive_browser_credential=True,
+        managed_identity_client_id=settings.client_id,
+    )
+
+
+# Where the Azure Monitor exporter sends envelopes when the connection string names no IngestionEndpoint
+# (azure-monitor-opentelemetry-exporter 1.0.0b58, _connection_string_parser.py).
+_EXPORTER_DEFAULT_INGESTION = "https://dc.services.visualstudio.com"
+
+
+def ingestion_endpoint(connection_string: str) -> str:
+    """The ingestion endpoint the exporter will post to, read the way its parser reads it."""
+    parts = {key.strip().lower(): value.strip()
+             for key, _, value in (part.partition("=") for part in connection_string.split(";") if part.strip())}
+    return parts.get("ingestionendpoint") or _EXPORTER_DEFAULT_INGESTION
+
+
+def ingestion_credential(settings: Settings, connection_string: str) -> TokenCredential:
+    """The credential for Application Insights ingestion; SettingsError when the connection string's endpoint is
+    not the cloud's (a planted connection string must not collect the app's token)."""
+    check_ingestion_endpoint(settings, ingestion_endpoint(connection_string))
+    return credential(settings)
 
 
 def _pipeline_options(settings: Settings) -> dict[str, Any]:
@@ -68,7 +94,7 @@ def deployments_client(settings: Settings, subscription_id: str) -> DeploymentsM
         credential(settings),
         subscription_id,
         base_url=settings.arm_endpoint,
-        credential_scopes=[_ARM_SCOPE],
+        credential_scopes=[settings.cloud.arm_scope],
         read_timeout=ARM_READ_TIMEOUT_SECONDS,
         **_pipeline_options(settings),
     )
@@ -79,7 +105,7 @@ def apim_client(settings: Settings, subscription_id: str) -> ApiManagementClient
         credential(settings),
         subscription_id,
         base_url=settings.arm_endpoint,
-        credential_scopes=[_ARM_SCOPE],
+        credential_scopes=[settings.cloud.arm_scope],
         read_timeout=ARM_READ_TIMEOUT_SECONDS,
         **_pipeline_options(settings),
     )
@@ -89,5 +115,5 @@ def logs_client(settings: Settings) -> LogsQueryClient:
     options = _pipeline_options(settings)
     options.pop("polling_interval")
     return LogsQueryClient(
-        credential(settings), endpoint=settings.logs_endpoint, audience=_LOGS_AUDIENCE, **options
+        credential(settings), endpoint=settings.logs_endpoint, audience=settings.cloud.logs_endpoint, **options
     )
