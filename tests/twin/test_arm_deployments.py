@@ -85,13 +85,12 @@ def template(*resources: dict[str, Any], outputs: dict[str, Any] | None = None) 
     return body
 
 
-def request(tpl: dict[str, Any], mode: str = "Incremental", on_error: OnErrorDeployment | None = None) -> Deployment:
+def request(tpl: dict[str, Any], mode: str = "Incremental") -> Deployment:
     return Deployment(
         properties=DeploymentProperties(
             mode=mode,
             template=tpl,
             parameters={"apimServiceName": {"value": APIM}},
-            on_error_deployment=on_error,
         )
     )
 
@@ -454,32 +453,17 @@ def test_delete_removes_the_deployment_from_history_but_not_its_resources(servic
 # -- onErrorDeployment ----------------------------------------------------------------------------------------------
 
 
-def test_failed_deployment_rolls_back_to_the_last_successful_one(service: Any, deployments: Any) -> None:
-    deploy(deployments, "gw-v1", template(backend("b1", "https://v1.example"), pool("aoai-pool", ["b1"])))
-    broken = template(backend("b1", "https://v2.example"), pool("aoai-pool", ["b1"], url="https://pool.example"))
+def test_on_error_deployment_is_refused_naming_the_field(service: Any, deployments: Any) -> None:
+    # ARM would re-run the last good deployment in Complete mode; a twin that took the field and did not would
+    # answer differently, so it says it does not serve it (the product never sends it).
+    body = request(template(backend("b1", "https://v1.example")))
+    body.properties.on_error_deployment = OnErrorDeployment(type="LastSuccessful")
 
     with pytest.raises(HttpResponseError) as raised:
-        deploy(deployments, "gw-v2", broken, on_error=OnErrorDeployment(type="LastSuccessful"))
+        deployments.deployments.begin_create_or_update(RESOURCE_GROUP, "gw-v1", body).result()
 
-    assert raised.value.error.code == "DeploymentFailed"
-    on_error = deployments.deployments.get(RESOURCE_GROUP, "gw-v2").properties.on_error_deployment
-    assert (on_error.type, on_error.deployment_name, on_error.provisioning_state) == (
-        "LastSuccessful",
-        "gw-v1",
-        "Succeeded",
-    )
-    assert backend_url(service, "b1") == "https://v1.example"
-    rerun = deployments.deployments.get(RESOURCE_GROUP, "gw-v1").properties
-    assert rerun.mode == "Complete" and rerun.provisioning_state == "Succeeded"
-
-
-def test_rollback_without_an_earlier_success_reports_failed(service: Any, deployments: Any) -> None:
-    with pytest.raises(HttpResponseError):
-        deploy(
-            deployments,
-            "gw-first",
-            template(backend("b1", "not-a-url")),
-            on_error=OnErrorDeployment(type="LastSuccessful"),
-        )
-    on_error = deployments.deployments.get(RESOURCE_GROUP, "gw-first").properties.on_error_deployment
-    assert on_error.provisioning_state == "Failed"
+    assert raised.value.status_code == 400
+    assert raised.value.error.code == "InvalidDeploymentRequest"
+    assert "'properties.onErrorDeployment' is not served by the twin" in raised.value.error.message
+    assert deployments.deployments.check_existence(RESOURCE_GROUP, "gw-v1") is False
+    assert backend_url(service, "b1") is None

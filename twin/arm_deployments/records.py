@@ -107,7 +107,6 @@ class Deployment:
     template: dict[str, Any]
     parameters: dict[str, Any]  # as the client sent them: {"name": {"value": ...}}
     evaluated: EvaluatedTemplate
-    on_error: dict[str, Any] | None  # {"type", "deploymentName"?} as sent
     state: str = "Accepted"
     polls: int = 0
     async_id: str = field(default_factory=new_async_id)
@@ -118,7 +117,6 @@ class Deployment:
     outputs: dict[str, Any] | None = None
     output_resources: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None
-    on_error_result: dict[str, Any] | None = None  # {type, deploymentName, provisioningState} once rolled back
 
     @property
     def id(self) -> str:
@@ -148,8 +146,6 @@ class Deployment:
             properties["outputResources"] = [{"id": resource_id} for resource_id in self.output_resources]
         if self.error is not None:
             properties["error"] = self.error
-        if self.on_error is not None:
-            properties["onErrorDeployment"] = self.on_error_result or dict(self.on_error)
         return {"id": self.id, "name": self.name, "type": DEPLOYMENTS_PROVIDER, "properties": properties}
 
 

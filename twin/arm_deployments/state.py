@@ -7,11 +7,9 @@ deployment — advances it one step: after `TwinConfig.deployment_poll_steps` ob
 twice that it runs (resources are materialized at that moment) and is Succeeded or Failed. States move on polls,
 never on wall time, so tests are deterministic; a cancel before that moment means nothing is written.
 
-onErrorDeployment: when a deployment fails, the earlier deployment it names (LastSuccessful: the latest that
-succeeded in the group) is run again with its own template and parameters in Complete mode, under its own name
-(the history entry of that deployment is replaced by the rerun, which is why ARM asks for unique names), and the
-failed deployment's `properties.onErrorDeployment` shows {type, deploymentName, provisioningState}. The rerun
-completes within the same poll.
+onErrorDeployment is refused with a 400 naming it: ARM would re-run an earlier deployment in Complete mode when
+this one fails, breakerpanel deliberately never asks for that, and a twin that accepted it without re-running
+would answer differently from ARM.
 """
 
 from __future__ import annotations
@@ -34,7 +32,6 @@ if TYPE_CHECKING:
     from twin.app import TwinConfig
 
 MODES = {"incremental": "Incremental", "complete": "Complete"}
-ON_ERROR_TYPES = {"lastsuccessful": "LastSuccessful", "specificdeployment": "SpecificDeployment"}
 # ARM keeps a deployment "active" for at most this long (the DeploymentActive message shows the expiry).
 _ACTIVE_LIFETIME = timedelta(days=7)
 
@@ -46,7 +43,6 @@ class DeploymentRequest:
     mode: str
     template: dict[str, Any]
     parameters: dict[str, Any]
-    on_error: dict[str, Any] | None
 
 
 @dataclass
@@ -67,6 +63,11 @@ def parse_request(body: dict[str, Any]) -> DeploymentRequest:
     mode = properties.get("mode")
     if not isinstance(mode, str) or mode.lower() not in MODES:
         raise _bad(f"'properties.mode' must be 'Incremental' or 'Complete', not {mode!r}.")
+    if properties.get("onErrorDeployment") is not None:
+        raise _bad(
+            "'properties.onErrorDeployment' is not served by the twin: ARM would re-run an earlier deployment in "
+            "Complete mode if this one fails, which the twin does not model; remove it to deploy on the twin."
+        )
     if "templateLink" in properties or "parametersLink" in properties:
         raise _bad(
             "'properties.templateLink' and 'parametersLink' are not served by the twin; send the template "
@@ -80,25 +81,7 @@ def parse_request(body: dict[str, Any]) -> DeploymentRequest:
         parameters = {}
     if not isinstance(parameters, dict):
         raise _bad('\'properties.parameters\' must be an object: {"name": {"value": ...}}.')
-    on_error = properties.get("onErrorDeployment")
-    if on_error is not None:
-        on_error = _parse_on_error(on_error)
-    return DeploymentRequest(MODES[mode.lower()], template, parameters, on_error)
-
-
-def _parse_on_error(on_error: object) -> dict[str, Any]:
-    if not isinstance(on_error, dict):
-        raise _bad("'properties.onErrorDeployment' must be an object {type, deploymentName?}.")
-    kind = on_error.get("type") or "LastSuccessful"
-    if not isinstance(kind, str) or kind.lower() not in ON_ERROR_TYPES:
-        raise _bad("'properties.onErrorDeployment.type' must be 'LastSuccessful' or 'SpecificDeployment'.")
-    parsed: dict[str, Any] = {"type": ON_ERROR_TYPES[kind.lower()]}
-    name = on_error.get("deploymentName")
-    if parsed["type"] == "SpecificDeployment":
-        if not isinstance(name, str) or not name:
-            raise _bad("'properties.onErrorDeployment.deploymentName' is required with type 'SpecificDeployment'.")
-        parsed["deploymentName"] = name
-    return parsed
+    return DeploymentRequest(MODES[mode.lower()], template, parameters)
 
 
 def _us_time(moment: datetime) -> str:
@@ -157,7 +140,6 @@ class ArmState:
             template=request.template,
             parameters=request.parameters,
             evaluated=self._evaluate(subscription_id, resource_group, name, request),
-            on_error=request.on_error,
         )
 
     def find(self, subscription_id: str, resource_group: str, name: str) -> Deployment | None:
@@ -214,8 +196,6 @@ class ArmState:
 
     def _finish(self, deployment: Deployment) -> None:
         execute(self.apim, self.resources, deployment, self.failures)
-        if deployment.state == "Failed" and deployment.on_error is not None:
-            self._roll_back(deployment)
 
     def cancel(self, deployment: Deployment) -> None:
         if not deployment.active:
@@ -235,62 +215,6 @@ class ArmState:
                 expires=_us_time(existing.started + _ACTIVE_LIFETIME),
             )
         del self._deployments[self._key(subscription_id, resource_group, name)]
-
-    # -- onErrorDeployment ----------------------------------------------------------------------------------------
-
-    def _rollback_target(self, failed: Deployment) -> Deployment | None:
-        assert failed.on_error is not None
-        candidates = [
-            dep
-            for dep in self.in_group(failed.subscription_id, failed.resource_group)
-            if dep is not failed and dep.state == "Succeeded"
-        ]
-        if failed.on_error["type"] == "SpecificDeployment":
-            wanted = failed.on_error["deploymentName"].lower()
-            return next((dep for dep in candidates if dep.name.lower() == wanted), None)
-        candidates.sort(key=lambda dep: dep.finished or dep.started)
-        return candidates[-1] if candidates else None
-
-    def _roll_back(self, failed: Deployment) -> None:
-        assert failed.on_error is not None
-        target = self._rollback_target(failed)
-        if target is None:
-            failed.on_error_result = {
-                **failed.on_error,
-                "provisioningState": "Failed",
-            }
-            return
-        rerun = Deployment(
-            subscription_id=target.subscription_id,
-            resource_group=target.resource_group,
-            name=target.name,
-            mode="Complete",
-            template=target.template,
-            parameters=target.parameters,
-            evaluated=target.evaluated,
-            on_error=None,
-            state="Running",
-        )
-        try:
-            rerun.evaluated = self._evaluate(
-                target.subscription_id,
-                target.resource_group,
-                target.name,
-                DeploymentRequest("Complete", target.template, target.parameters, None),
-            )
-        except TwinError as exc:
-            rerun.state = "Failed"
-            rerun.finished = now()
-            rerun.error = {"code": exc.code, "message": exc.message}
-        else:
-            execute(self.apim, self.resources, rerun, self.failures)
-        self._deployments[self._key(target.subscription_id, target.resource_group, target.name)] = rerun
-        self._by_async_id[rerun.async_id] = rerun
-        failed.on_error_result = {
-            "type": failed.on_error["type"],
-            "deploymentName": rerun.name,
-            "provisioningState": rerun.state,
-        }
 
     # -- validate and what-if --------------------------------------------------------------------------------------
 
