@@ -93,9 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--json", action="store_true", help="print the final status as JSON instead of a summary")
     deploy.set_defaults(run=_deploy)
 
-    from breakerpanel import watch_cli
+    from breakerpanel import app_cli, watch_cli
 
     watch_cli.add_parser(commands)
+    app_cli.add_parsers(commands)
 
     demo = commands.add_parser("demo", help="the product end to end on the local twin")
     demo.add_argument("--state-dir", default=str(DEFAULT_TWIN_DIR), help="where the twin's CA file is written")
