@@ -36,7 +36,10 @@ KEY = "local-function-key-0123456789"
 CLIENT_ID = "5b2c7f0e-1111-4c3d-9e8f-0a1b2c3d4e5f"
 USERS = {  # token → who Entra says it is, with the app roles it carries
     "token-ada": principal("ada@contoso.com", "11111111-1111-1111-1111-111111111111", "Rollout.Deploy"),
-    "token-grace": principal("grace@contoso.com", "22222222-2222-2222-2222-222222222222", "Rollout.Approve"),
+    # An approver reads what they approve: GET /api/rollouts/{id} needs the deployer role too.
+    "token-grace": principal("grace@contoso.com", "22222222-2222-2222-2222-222222222222", "Rollout.Approve",
+                             "Rollout.Deploy"),
+    "token-ivy": principal("ivy@contoso.com", "55555555-5555-5555-5555-555555555555", "Rollout.Approve"),
     "token-eve": principal("eve@contoso.com", "33333333-3333-3333-3333-333333333333", "Rollout.Deploy"),
 }
 BACKENDS = [
@@ -174,6 +177,7 @@ def entra_stack(twin: Any, twin_env: dict[str, str], monkeypatch: pytest.MonkeyP
     host = LocalDurableHost(function_app.app, start_time=datetime.now(UTC).replace(microsecond=0))
     with LocalTaskHub(host) as hub:
         server = AppServer(function_app.app, hub, key=KEY, tokens=USERS, tls=context).start()
+        monkeypatch.setenv("BREAKERPANEL_APP_URL", server.url)
         try:
             yield Stack(server, tmp_path, capsys, ["--ca", str(ca_file)])
         finally:
