@@ -170,7 +170,7 @@ def follow(client: AppClient, instance_id: str, *, interval: float, limit: float
                     _print_changes(console, status, printed, elapsed)
             if status.get("runtimeStatus") in _FINISHED:
                 return status, result_exit(status)
-            if limit is not None and elapsed + wait > limit:
+            if limit is not None and elapsed + wait >= limit:
                 if not quiet:
                     console.print(Text(f"still {status.get('phase') or 'running'} after {elapsed:.0f}s; follow it "
                                        f"with: breakerpanel status {instance_id} --wait"))
