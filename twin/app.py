@@ -50,6 +50,7 @@ class Twin:
         from twin.gateway.routes import ROUTES as GATEWAY_ROUTES
         from twin.log_analytics.routes import ROUTES as LOGS_ROUTES
         from twin.log_analytics.state import LogsState
+        from twin.rbac.mode import RbacMode
 
         self.config = config or TwinConfig()
         # One lock for all state: requests are serialized, so every scenario is deterministic.
@@ -60,6 +61,8 @@ class Twin:
         self.app_insights = AppInsightsState(self.logs)  # custom events, on the Log Analytics clock
         self.gateway = GatewayState()  # the traffic scenarios loaded, with their breaker events
         self.faults = Faults()
+        self.rbac = RbacMode()  # off: every token may do everything (twin/rbac/mode.py)
+        self.arm.authorize = self.rbac.linked
         self._captured: list[dict[str, Any]] = []
         self._router = Router([*control.ROUTES, *ARM_ROUTES, *APIM_ROUTES, *LOGS_ROUTES, *GATEWAY_ROUTES,
                               *APP_INSIGHTS_ROUTES])
@@ -72,6 +75,7 @@ class Twin:
             self.app_insights.reset()
             self.gateway.reset()
             self.faults.clear()
+            self.rbac.disable()
             self._captured.clear()
 
     def captured(self, route_glob: str = "*") -> list[dict[str, Any]]:
@@ -97,8 +101,10 @@ class Twin:
 
     def _answer(self, matched: Route, request: Request, fault: FaultRule | None) -> Outcome:
         try:
+            principal = None
             if matched.authenticated:
                 _authenticate(request)
+                principal = self.rbac.authorize(self, matched.name, request)
             if fault is not None and fault.kind == "reset":
                 return Outcome(Response(0), reset=True)
             if fault is not None and fault.kind in ("throttle", "error"):
@@ -107,6 +113,11 @@ class Twin:
                 raise TwinError.of("MissingApiVersionParameter")
             with self.lock:
                 response = matched.handler(self, request)
+                if matched.name == "arm.deployments.put" and response.status < 300:
+                    p = request.params
+                    started = self.arm.find(p["subscription"], p["group"], p["name"])
+                    if started is not None:
+                        self.rbac.deployed_by(started, principal)
             if fault is not None and fault.kind in CARRIED_OUT:
                 response = _carried_out_answer(fault, request, response)
         except TwinError as exc:
@@ -142,10 +153,14 @@ class Twin:
         self.faults.add(rule)
 
 
+# The object id an injected 403 names: no principal is involved when the twin makes the refusal up.
+_INJECTED_CLIENT = "00000000-0000-0000-0000-00000000beef"
+
+
 def _injected_error(fault: FaultRule, request: Request) -> TwinError:
     headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
     return TwinError.of(fault.error_code, headers=headers, retry_after=fault.retry_after,
-                        action=f"{request.method} {request.path}", scope=request.path)
+                        action=f"{request.method} {request.path}", scope=request.path, client=_INJECTED_CLIENT)
 
 
 _PROXY_PAGE = (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1>"

@@ -23,6 +23,8 @@ POST   /_twin/arm/settle              run every active deployment to its end now
 GET    /_twin/arm/failures            injected provisioning failures
 POST   /_twin/arm/failures            fail a resource when deployed: {resource (id glob), status, code, message, count?}
 POST   /_twin/apim/services           create an APIM instance: {subscriptionId, resourceGroup, name, sku?, location?}
+PUT    /_twin/rbac                    RBAC mode on: callers may do only what their role assignments allow
+GET    /_twin/rbac                    the mode;  DELETE /_twin/rbac: off (twin/rbac/control.py documents the fields)
 GET    /_twin/health                  liveness
 """
 
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING
 from twin.errors import TwinError
 from twin.faults import parse_rule
 from twin.http import Handler, Request, Response, Route, route
+from twin.rbac import control as rbac
 
 if TYPE_CHECKING:
     from twin.app import Twin
@@ -114,5 +117,8 @@ ROUTES = [
     _control("faults.set", "PUT", "/_twin/faults", _set_faults),
     _control("faults.clear", "DELETE", "/_twin/faults", _clear_faults),
     _control("logs.rows", "POST", "/_twin/logs/rows", _seed_rows),
+    _control("rbac.put", "PUT", "/_twin/rbac", rbac.put_rbac),
+    _control("rbac.get", "GET", "/_twin/rbac", rbac.get_rbac),
+    _control("rbac.delete", "DELETE", "/_twin/rbac", rbac.delete_rbac),
     _control("health", "GET", "/_twin/health", _health),
 ]

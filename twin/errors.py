@@ -39,13 +39,16 @@ CATALOGUE: dict[str, CatalogueEntry] = {
     "ServiceUnavailable": CatalogueEntry(503, "The service is unavailable (injected by the twin)."),
     "BadGateway": CatalogueEntry(502, "Bad gateway (injected by the twin)."),
     "GatewayTimeout": CatalogueEntry(504, "The gateway timed out (injected by the twin)."),
-    # Injected 401/403, worded as ARM words them for an expired token and a missing role assignment.
+    # Injected 401, worded as ARM words it for an expired token.
     "ExpiredAuthenticationToken": CatalogueEntry(
         401, "The access token expiry UTC time is earlier than current UTC time (injected by the twin)."
     ),
+    # ARM's answer to a call the caller's role assignments do not allow, verbatim (quoted in Azure/ARO-RP#31 and
+    # #66, Azure/azure-quickstart-templates#8920): from an injected fault and from the RBAC mode (twin/rbac/).
     "AuthorizationFailed": CatalogueEntry(
-        403, "The client with object id '00000000-0000-0000-0000-00000000beef' does not have authorization to "
-        "perform action '{action}' over scope '{scope}' or the scope is invalid (injected by the twin)."
+        403, "The client '{client}' with object id '{client}' does not have authorization to perform action "
+        "'{action}' over scope '{scope}' or the scope is invalid. If access was recently granted, please refresh "
+        "your credentials."
     ),
     "InvalidControlRequest": CatalogueEntry(400, "Twin control request rejected: {detail}"),
 }

@@ -16,6 +16,7 @@ Decisions (with the ARM behaviour they follow):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -82,8 +83,13 @@ def cleanup_candidates(
     ]
 
 
+# Called before each resource is written; raises the refusal a resource provider's linked check gives.
+Authorize = Callable[[Deployment, "EvaluatedResource"], None]
+
+
 def run_resources(
-    apim: ApimState, store: ResourceStore, deployment: Deployment, failures: ProvisioningFailures | None = None
+    apim: ApimState, store: ResourceStore, deployment: Deployment, failures: ProvisioningFailures | None = None,
+    authorize: Authorize | None = None,
 ) -> RunResult:
     result = RunResult()
     not_done: set[str] = set()  # failed or skipped, lower-cased ids
@@ -95,6 +101,8 @@ def run_resources(
         try:
             if failures is not None:
                 failures.check(resource.id)
+            if authorize is not None:
+                authorize(deployment, resource)
             _, created = put_resource(apim, store, resource)
         except TwinError as exc:
             operation = Operation(
@@ -177,10 +185,11 @@ def deployment_failed_error(deployment: Deployment, failed: list[Operation]) -> 
 
 
 def execute(
-    apim: ApimState, store: ResourceStore, deployment: Deployment, failures: ProvisioningFailures | None = None
+    apim: ApimState, store: ResourceStore, deployment: Deployment, failures: ProvisioningFailures | None = None,
+    authorize: Authorize | None = None,
 ) -> None:
     """Run the deployment to its terminal state (Succeeded or Failed), recording operations and outputs."""
-    result = run_resources(apim, store, deployment, failures)
+    result = run_resources(apim, store, deployment, failures, authorize)
     deployment.operations = result.operations
     deployment.output_resources = result.output_resources
     deployment.finished = now()

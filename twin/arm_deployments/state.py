@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from twin.arm_deployments import errors as _errors  # noqa: F401 - registers ARM's error codes
 from twin.arm_deployments.failures import ProvisioningFailures
-from twin.arm_deployments.materialize import execute
+from twin.arm_deployments.materialize import Authorize, execute
 from twin.arm_deployments.records import Deployment, new_guid, now
 from twin.arm_deployments.resources import ResourceStore
 from twin.arm_deployments.template import EvaluatedTemplate, TemplateError, evaluate_template
@@ -96,6 +96,8 @@ class ArmState:
         self.apim = apim
         self.resources = ResourceStore()
         self.failures = ProvisioningFailures()
+        # The RBAC mode's linked checks (twin/rbac/mode.py), run before each resource a deployment writes.
+        self.authorize: Authorize | None = None
         self._deployments: dict[tuple[str, str, str], Deployment] = {}
         self._by_async_id: dict[str, Deployment] = {}
         self._what_ifs: dict[str, WhatIfRun] = {}
@@ -195,7 +197,7 @@ class ArmState:
             self._finish(deployment)
 
     def _finish(self, deployment: Deployment) -> None:
-        execute(self.apim, self.resources, deployment, self.failures)
+        execute(self.apim, self.resources, deployment, self.failures, self.authorize)
 
     def cancel(self, deployment: Deployment) -> None:
         if not deployment.active:

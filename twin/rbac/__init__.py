@@ -1,0 +1,1 @@
+"""RBAC mode: the twin answers AuthorizationFailed / LinkedAuthorizationFailed as Azure does (mode.py)."""
