@@ -142,3 +142,34 @@ def test_a_bad_request_lists_every_problem_with_its_fix(key_stack: Stack) -> Non
     assert run.code == 2, run
     assert "400 InvalidRolloutRequest" in run.err
     assert "backends[0].url" in run.err and "fix:" in run.err
+
+
+def test_wait_in_a_terminal_draws_the_live_view(key_stack: Stack, monkeypatch: Any) -> None:
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # what rich reads to treat stdout as a terminal
+
+    run = key_stack.cli("deploy", "--app", key_stack.url, "--request", key_stack.request_file(rollout_request()),
+                        "--wait", "--interval", "0")
+
+    assert run.code == 0, run
+    assert "\x1b[" in run.out  # drawn with terminal control sequences, not appended lines
+    assert "apim-cli-one" in run.out and "SUCCEEDED" in run.out
+
+
+def test_a_request_saved_as_utf16_by_a_windows_editor_is_read(key_stack: Stack) -> None:
+    path = key_stack.tmp / "utf16.json"
+    path.write_bytes(json.dumps(rollout_request()).encode("utf-16"))
+
+    run = key_stack.cli("deploy", "--app", key_stack.url, "--request", str(path), "--json")
+
+    assert run.code == 0, run
+    assert run.json["instanceId"].startswith("rollout-")
+
+
+def test_a_request_file_that_is_not_json_is_exit_2_before_any_call(key_stack: Stack) -> None:
+    path = key_stack.tmp / "request.yaml"
+    path.write_text("targets:\n  - apim-cli-one\n")
+
+    run = key_stack.cli("deploy", "--app", key_stack.url, "--request", str(path))
+
+    assert run.code == 2 and "not a JSON document" in run.err
+    assert key_stack.server.seen == []
