@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import scale_rows  # noqa: E402
 
-from breakerpanel.core.verify import whole_number  # noqa: E402
+from breakerpanel.core.integers import whole_number  # noqa: E402
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 LOOKBACK = timedelta(hours=1)

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from azure.monitor.query import LogsQueryPartialResult, LogsQueryResult, LogsQueryStatus
 
 from breakerpanel.core.instants import parse_instant
-from breakerpanel.core.verify import whole_number
+from breakerpanel.core.integers import whole_number
 
 Row = dict[str, Any]
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Literal
 
 from breakerpanel.core.durations import DurationError, parse_duration
+from breakerpanel.core.integers import whole_number
 from breakerpanel.core.model import BreakerRule, RolloutRequest
 
 DifferenceKind = Literal[
@@ -81,24 +82,6 @@ def _map(value: object) -> Mapping[str, object]:
 
 def _list(value: object) -> list[object]:
     return value if isinstance(value, list) else []
-
-
-def whole_number(value: object) -> int | None:
-    """An integer as Azure payloads carry it: an int, an integral float, or digits in a string (APIM's
-    docs write counts as "3"; Log Analytics sends longs as text). None for anything else, booleans included."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
-
 
 
 def _text(value: object) -> str:

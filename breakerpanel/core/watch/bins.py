@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from breakerpanel.core.instants import parse_instant
-from breakerpanel.core.verify import whole_number
+from breakerpanel.core.integers import whole_number
 
 
 class BinRowError(ValueError):
