@@ -31,7 +31,7 @@ from activities.deployments import (
     arm_what_if,
     rollout_policy,
 )
-from activities.locks import rollout_lock_targets
+from activities.locks import rollout_cancel_requested, rollout_lock_targets
 from breakerpanel.core import rollout_flow as flow
 
 bp = df.Blueprint()
@@ -105,12 +105,30 @@ def children(
             else flow.child_failed(job, role, str(task.result)) for task, job in zip(tasks, jobs, strict=True)]
 
 
+def cancel_flag(context: Context, rollout: str | None) -> Generator[Task, Any, dict | None]:
+    """The cancel the route recorded for the rollout before raising its events, or None.
+
+    Read when a deploying child or a poller generation starts: an event raised before it existed (the
+    route's listing ran while its parent was scheduling it) or dropped by continue-as-new never reaches it.
+    A store that stays unreadable is no cancel: the event still reaches every orchestration that was there.
+    """
+    if not rollout:
+        return None
+    found = yield from call_with_retry(context, rollout_cancel_requested, {"rollout": rollout}, 3)
+    cancel = found.get("cancel") if found.get("outcome") == "ok" else None
+    return cancel if isinstance(cancel, dict) else None
+
+
 @bp.orchestration_trigger(context_name="context")
 def deployment_poller(context: Context) -> Generator[Task, Any, dict]:
     """Watch one deployment until terminal; at the deadline or on a cancel, cancel it in ARM and wait for it to
     stop; when its state cannot be learned, say so (unknown). Continue-as-new every few polls."""
     spec: dict[str, Any] = context.get_input()
     cancel = context.wait_for_external_event(flow.CANCEL_EVENT)
+    if spec.get("mode") == "watch":
+        flagged = yield from cancel_flag(context, spec.get("rollout"))
+        if flagged is not None:
+            spec = flow.stop_polling(spec, "cancelled", context.current_utc_datetime, flagged)
     for _ in range(POLLS_PER_GENERATION):
         if spec.get("mode") == "stop":
             outcome = yield from call_with_retry(context, arm_cancel_deployment, spec["call"], spec["attempts"])
@@ -162,6 +180,9 @@ def target_deploy(context: Context) -> Generator[Task, Any, dict]:
     job: dict[str, Any] = context.get_input()
     call, attempts = job["call"], job["attempts"]
     cancel = context.wait_for_external_event(flow.CANCEL_EVENT)
+    flagged = yield from cancel_flag(context, job.get("rollout"))
+    if flagged is not None:  # cancelled before this child existed: nothing is looked up or submitted
+        return flow.target_result(job, started=None, cancel=flagged)
     point: dict[str, Any] | None = None
     if job["rollback"]:
         # Found before deploying: afterwards the newest good deployment could be this one.

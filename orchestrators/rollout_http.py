@@ -33,7 +33,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from activities.policy import current_policy
-from breakerpanel import rollout_lock
+from breakerpanel import rollout_cancel, rollout_lock
 from breakerpanel.core import rollout_api as api
 from breakerpanel.core import target_lock
 from breakerpanel.core.caller import Caller, authorize, display, same_person
@@ -161,9 +161,10 @@ async def _status_of(client: df.DurableOrchestrationClient, instance_id: str) ->
     return status["runtimeStatus"], active
 
 
-def _store_unavailable(exc: Exception) -> func.HttpResponse:
-    _log.error("rollout API could not reach the lock store: %s", exc)
-    return _error(503, "StoreUnavailable", "the per-target lock could not be read or written; nothing was started "
+def _store_unavailable(exc: Exception, record: str = "the per-target lock", nothing: str = "nothing was started"
+                       ) -> func.HttpResponse:
+    _log.error("rollout API could not reach the store: %s", exc)
+    return _error(503, "StoreUnavailable", f"{record} could not be read or written; {nothing} "
                   "(check BREAKERPANEL_STORE and the storage account), then try again", retryAfterSeconds=30)
 
 
@@ -313,10 +314,21 @@ async def _cancel(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
         return _error(409, "RolloutFinished", f"rollout {instance_id} is already {status['runtimeStatus']}")
     reason = api.comment_from(req.get_body())
     event = {"by": by.to_dict(), "reason": reason or f"{verb} by {display(by.to_dict())}"}
+    # The flag first, then the events: a child that starts after the listing below (its parent was scheduling
+    # it meanwhile) cannot hear an event, and reads the flag when it starts (breakerpanel/rollout_cancel.py).
+    try:
+        store = open_store()
+    except SettingsError as exc:
+        return _misconfigured(exc)
+    try:
+        rollout_cancel.request(store, instance_id, event, datetime.now(UTC))
+    except StoreUnavailableError as exc:
+        return _store_unavailable(exc, "the rollout's cancel flag", "nothing was cancelled")
+    finally:
+        store.close()
     reached = [instance_id]
     await client.raise_event(instance_id, CANCEL_EVENT, event)
-    # Every child that exists and runs hears it too; a child started after this call is stopped by its parent
-    # (which no longer starts waves, and starts a poller in "stop" mode for a deployment submitted meanwhile).
+    # Every child that exists and runs hears it too; one that does not exist yet reads the flag when it starts.
     for child in api.child_ids(_input_of(status)):
         child_status = await _status(client, child)
         if child_status is None or child_status["runtimeStatus"] not in _ACTIVE_NAMES:

@@ -108,6 +108,8 @@ def plan_problems(plan_: object, spec: Mapping[str, Any], policy: Mapping[str, A
             ids = [job.get(k) for k in ("instanceId", "pollerId", "rollbackPollerId") if k in job]
             if any(not str(i).startswith(f"{instance_id}-") for i in ids):
                 problems.append(Problem("plan", "a child id is not this rollout's", fix))
+            if isinstance(job, Mapping) and job.get("rollout") not in (None, instance_id):
+                problems.append(Problem("plan", "a job reads another rollout's cancel flag", fix))
     if seen != wanted:
         problems.append(Problem("plan", "the plan's targets are not the request's targets", fix))
     if plan_.get("instanceId") != instance_id or plan_.get("rolloutId") != spec.get("rolloutId"):
@@ -192,6 +194,8 @@ def plan(spec: Mapping[str, Any], policy: Mapping[str, Any], instance_id: str) -
                     "call": call,
                     "attempts": options["attempts"],
                     "instanceId": child_id(instance_id, number, index, "deploy"),
+                    # Whose cancel flag the child and its pollers read (breakerpanel/rollout_cancel.py).
+                    "rollout": instance_id,
                     "pollerId": child_id(instance_id, number, index, "poll"),
                     "rollbackPollerId": child_id(instance_id, number, index, "rbpoll"),
                     "rollback": request.rollback_on_failure,
@@ -420,6 +424,8 @@ def poller_input(job: Mapping[str, Any], call: Mapping[str, Any], now: datetime,
     spec = {"call": dict(call), "attempts": job["attempts"], "deadline": _iso(deadline), "polls": 0,
             "mode": mode, "cancelGraceSeconds": float(job.get("cancelGraceSeconds")
                                                       or DEFAULT_OPTIONS["cancelGraceSeconds"])}
+    if job.get("rollout"):
+        spec["rollout"] = job["rollout"]
     return stop_polling(spec, reason or "cancelled", now) if mode == "stop" else spec
 
 

@@ -47,6 +47,7 @@ EXPECTED_TRIGGERS = {
     "arm_rollback_point": "activityTrigger",
     "arm_cancel_deployment": "activityTrigger",
     "rollout_lock_targets": "activityTrigger",
+    "rollout_cancel_requested": "activityTrigger",
     "rollout_policy": "activityTrigger",
     "apim_read_backends": "activityTrigger",
     "watchdog_timer": "timerTrigger",

@@ -65,7 +65,9 @@ class Rollouts:
 
     def __init__(self) -> None:
         self.steps: list[Step] = []
-        self.host = LocalDurableHost(function_app.app, start_time=T0, on_step=self.steps.append)
+        # Called after every episode with its step: a test acts at an exact moment of the run.
+        self.hooks: list[Any] = []
+        self.host = LocalDurableHost(function_app.app, start_time=T0, on_step=self._step)
         self._count = 0
 
     def start(self, body: dict[str, Any], *, approval_timeout: float = 3600) -> str:
@@ -82,6 +84,11 @@ class Rollouts:
         spec = orchestration_input(rollout_id, check.request, [], timeouts, STARTER, self.host.now,
                                    policy=current_policy(), instance_id=instance_id)
         return self.host.start("rollout_orchestrator", spec, instance_id=instance_id)
+
+    def _step(self, step: Step) -> None:
+        self.steps.append(step)
+        for hook in list(self.hooks):
+            hook(step)
 
     def answer(self, instance_id: str, approved: bool, by: dict[str, str] | None = None, **override: Any) -> None:
         """Answer the gate the rollout waits on now, as the HTTP API would: its wave, its what-if digest."""
@@ -630,6 +637,7 @@ def _cancel(rollouts: Rollouts, instance_id: str, by: dict[str, str] = APPROVER)
     status = rollouts.host.status(instance_id)
     spec = json.loads(status["input"]) if isinstance(status["input"], str) else status["input"]
     event = {"by": by, "reason": "stop it"}
+    _flag_cancel(instance_id, event)
     reached = [instance_id]
     rollouts.host.raise_event(instance_id, CANCEL_EVENT, event)
     running = {s["instanceId"] for s in rollouts.host.statuses() if s["runtimeStatus"] in ("Running", "Pending")}
@@ -638,6 +646,98 @@ def _cancel(rollouts: Rollouts, instance_id: str, by: dict[str, str] = APPROVER)
             rollouts.host.raise_event(child, CANCEL_EVENT, event)
             reached.append(child)
     return reached
+
+
+def _flag_cancel(instance_id: str, event: dict[str, Any]) -> None:
+    """The cancel route's first step: the rollout's cancel flag in the store, before any event."""
+    from breakerpanel import rollout_cancel
+    from breakerpanel.store.factory import open_store
+
+    store = open_store()
+    try:
+        rollout_cancel.request(store, instance_id, event, T0)
+    finally:
+        store.close()
+
+
+def _cancel_flags() -> list[str]:
+    from breakerpanel import rollout_cancel
+    from breakerpanel.store.factory import open_store
+
+    store = open_store()
+    try:
+        return [r.key for r in store.list(rollout_cancel.KIND)]
+    finally:
+        store.close()
+
+
+def _cancel_between_listing_and_start(rollouts: Rollouts, instance_id: str, created: Any) -> list[str]:
+    """Cancel as the route would at the worst moment: its listing of running children ran while the parent's
+    episode was scheduling a child (`created(step)` says the episode just committed it), so the event goes
+    to the rollout (and to `created`'s listed parent, if any) but never to the new child."""
+    from breakerpanel.core.rollout_flow import CANCEL_EVENT
+
+    fired: list[str] = []
+
+    def hook(step: Step) -> None:
+        target_ids = created(step)
+        if fired or target_ids is None:
+            return
+        event = {"by": APPROVER, "reason": "stop it"}
+        _flag_cancel(instance_id, event)
+        for listed in target_ids:
+            rollouts.host.raise_event(listed, CANCEL_EVENT, event)
+        fired.extend(target_ids)
+
+    rollouts.hooks.append(hook)
+    return fired
+
+
+def test_a_child_created_right_after_the_cancel_listed_the_children_still_stops(
+    rollouts: Rollouts, twin: Any
+) -> None:
+    instance_id = rollouts.start(request())
+
+    def deploying(step: Step) -> list[str] | None:
+        # The rollout's episode that starts the wave's target_deploy: the route listed nothing of it.
+        if step.instance_id == instance_id and (step.custom_status or {}).get("phase") == "deploying":
+            return [instance_id]
+        return None
+
+    fired = _cancel_between_listing_and_start(rollouts, instance_id, deploying)
+    status = rollouts.run(instance_id)
+
+    assert fired == [instance_id]
+    assert status["output"]["status"] == "cancelled", render_summary(status["output"])
+    assert deployment_puts(twin) == [], "the child that never heard the event deployed nothing"
+    assert only_target(status)["phase"] == "cancelled"
+    assert all(s["runtimeStatus"] == "Completed" for s in rollouts.host.statuses())
+    assert _lock_records() == {} and _cancel_flags() == [], "the target is free and the flag gone"
+
+
+def test_a_poller_created_right_after_the_cancel_listed_the_children_cancels_the_deployment(
+    rollouts: Rollouts, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _slow_arm(twin, monkeypatch)
+    instance_id = rollouts.start(request())
+
+    def poller_scheduled(step: Step) -> list[str] | None:
+        # target_deploy's episode that starts its poller: the route found the rollout and target_deploy only.
+        if step.name == "target_deploy" and any(s["instanceId"].endswith("-poll") for s in rollouts.host.statuses()):
+            return [instance_id, step.instance_id]
+        return None
+
+    fired = _cancel_between_listing_and_start(rollouts, instance_id, poller_scheduled)
+    status = rollouts.run(instance_id)
+
+    assert len(fired) == 2
+    assert status["output"]["status"] == "cancelled", render_summary(status["output"])
+    result = only_target(status)["result"]
+    assert result["provisioningState"] == "Canceled"
+    assert result["stop"]["reason"] == "cancelled"
+    assert len(twin.captured("arm.deployments.cancel")) == 1
+    assert all(not d.active for d in twin.arm.all_active())
+    assert _lock_records() == {} and _cancel_flags() == []
 
 
 def _slow_arm(twin: Any, monkeypatch: pytest.MonkeyPatch) -> None:
