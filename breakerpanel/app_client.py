@@ -77,10 +77,6 @@ class AppConfig:
     ca_bundle: str | None = None
     timeout: float = 30.0
 
-    @property
-    def auth(self) -> str:
-        return "Entra token" + (" + function key" if self.key else "") if self.scope else "function key"
-
 
 def is_loopback(host: str) -> bool:
     if host.rstrip(".").lower() == "localhost":
@@ -178,12 +174,11 @@ def _first_line(text: str, limit: int = 300) -> str:
 
 
 class AppClient:
-    """One app, one identity. `credential` overrides the azure-identity credential `config.credential` names."""
+    """One app, one identity (the azure-identity credential `config.credential` names). `opener` is
+    urllib's `OpenerDirector.open` unless given."""
 
-    def __init__(self, config: AppConfig, credential: TokenSource | None = None,
-                 opener: Callable[..., Any] | None = None) -> None:
+    def __init__(self, config: AppConfig, opener: Callable[..., Any] | None = None) -> None:
         self.config = config
-        self._credential = credential
         self._token: tuple[str, float] | None = None
         context = ssl.create_default_context(cafile=config.ca_bundle) if config.ca_bundle else None
         self._open = opener or urllib.request.build_opener(urllib.request.HTTPSHandler(context=context)).open
@@ -197,8 +192,7 @@ class AppClient:
         from azure.core.exceptions import AzureError
 
         try:
-            source = self._credential or _credential(self.config.credential)
-            token = source.get_token(scope)
+            token = _credential(self.config.credential).get_token(scope)
         except AzureError as exc:
             raise AppError(
                 f"cannot get a Microsoft Entra token for {scope} ({type(exc).__name__}: {_first_line(str(exc), 200)})",

@@ -4,6 +4,7 @@ the fix and the exit code, no traceback, no secret."""
 from __future__ import annotations
 
 import socket
+import urllib.error
 
 import pytest
 
@@ -148,3 +149,17 @@ def test_secrets_never_reach_the_output(key_stack: Stack, monkeypatch: pytest.Mo
         run = key_stack.cli(*argv, "--app", key_stack.url)
         outputs.append(run.out + run.err)
     assert all(KEY not in text for text in outputs)
+
+
+def test_a_name_that_does_not_resolve_names_the_setting() -> None:
+    def opener(request: object, timeout: float) -> object:
+        # What urllib raises when getaddrinfo fails; this test needs no DNS server.
+        raise urllib.error.URLError(socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
+
+    client = AppClient(app_config(url="https://breakerpanel-typo.azurewebsites.net", key=KEY), opener=opener)
+
+    with pytest.raises(AppError) as unresolved:
+        client.status("rollout-x")
+    assert unresolved.value.exit_code == 3
+    assert "cannot resolve breakerpanel-typo.azurewebsites.net" in unresolved.value.message
+    assert "BREAKERPANEL_APP_URL" in unresolved.value.message
