@@ -7,6 +7,8 @@ virtual clock, and how often activities really ran.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -325,3 +327,44 @@ def test_trigger_bound_to_a_missing_parameter_is_reported_with_the_fix() -> None
 
     with pytest.raises(LocalRunError, match="'misnamed' binds its trigger to 'payload'"):
         LocalDurableHost(broken, start_time=T0)
+
+
+def test_real_time_timer_fires_when_the_wall_clock_reaches_it() -> None:
+    reset_world()
+    host = LocalDurableHost(app, real_time=True)
+    started = time.monotonic()
+    # timer_orchestrator takes minutes; 0.02 min = 1.2 s.
+    instance_id = host.start("timer_orchestrator", 0.02)
+
+    status = host.run_until_idle(instance_id)
+
+    elapsed = time.monotonic() - started
+    assert status is not None and status["runtimeStatus"] == "Completed"
+    woke = datetime.fromisoformat(status["output"]["woke"])
+    began = datetime.fromisoformat(status["output"]["started"])
+    assert woke - began >= timedelta(seconds=1.2)
+    assert elapsed >= 1.2 and host.seconds_waited >= 1.1
+    with pytest.raises(LocalRunError, match="advance_time moves the simulated clock"):
+        host.advance_time(60)
+
+
+def test_real_time_sleep_wakes_for_an_event_raised_from_another_thread() -> None:
+    reset_world()
+    host = LocalDurableHost(app, real_time=True)
+    # Without the wake-up the host would sleep out the one-minute timeout and the outcome would be "timed out".
+    instance_id = host.start("approval_orchestrator", {"timeoutMinutes": 1})
+    host.run_until_idle(instance_id, timer_horizon=timedelta(0))
+    raiser = threading.Timer(0.5, host.raise_event, args=(instance_id, "approval", {"by": "bob"}))
+
+    raiser.start()
+    status = host.run_until_idle(instance_id)
+    raiser.join()
+
+    assert status is not None
+    assert status["output"]["outcome"] == "approved" and status["output"]["by"] == "bob"
+    assert host.seconds_waited < 30
+
+
+def test_a_real_time_host_starts_at_the_wall_clock() -> None:
+    with pytest.raises(LocalRunError, match="drop start_time"):
+        LocalDurableHost(app, start_time=T0, real_time=True)
