@@ -108,7 +108,7 @@ class Twin:
             if fault is not None and fault.kind == "reset":
                 return Outcome(Response(0), reset=True)
             if fault is not None and fault.kind in ("throttle", "error"):
-                raise _injected_error(fault, request)
+                raise _injected_error(fault, request, self._operation(matched, request))
             if matched.needs_api_version and not request.api_version:
                 raise TwinError.of("MissingApiVersionParameter")
             with self.lock:
@@ -119,12 +119,24 @@ class Twin:
                     if started is not None:
                         self.rbac.deployed_by(started, principal)
             if fault is not None and fault.kind in CARRIED_OUT:
-                response = _carried_out_answer(fault, request, response)
+                response = _carried_out_answer(fault, request, response, self._operation(matched, request))
         except TwinError as exc:
             response = Response(exc.status, exc.envelope(), exc.headers)
         response.headers.setdefault("x-ms-request-id", f"twin-{time.monotonic_ns()}")
         latency = fault.latency_ms / 1000 if fault is not None and fault.kind == "latency" else 0.0
         return Outcome(response, drop=fault is not None and fault.kind == "drop", latency_s=latency)
+
+    def _operation(self, matched: Route, request: Request) -> tuple[str, str]:
+        """The RBAC operation and scope Azure checks for this route, which an injected 403 names."""
+        from twin.rbac.operations import checks_for
+
+        try:
+            checks = checks_for(self, matched.name, request)
+        except TwinError:
+            checks = []
+        if not checks:
+            return f"{request.method} {request.path}", request.path
+        return checks[0].action, checks[0].scope
 
     def _capture(self, matched: Route, request: Request, outcome: Outcome, fault: FaultRule | None) -> None:
         body: Any = None
@@ -157,20 +169,21 @@ class Twin:
 _INJECTED_CLIENT = "00000000-0000-0000-0000-00000000beef"
 
 
-def _injected_error(fault: FaultRule, request: Request) -> TwinError:
+def _injected_error(fault: FaultRule, request: Request, operation: tuple[str, str]) -> TwinError:
     headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+    action, scope = operation
     return TwinError.of(fault.error_code, headers=headers, retry_after=fault.retry_after,
-                        action=f"{request.method} {request.path}", scope=request.path, client=_INJECTED_CLIENT)
+                        action=action, scope=scope, client=_INJECTED_CLIENT)
 
 
 _PROXY_PAGE = (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1>"
                b"<p>The proxy received an invalid response from an upstream server.</p></body></html>")
 
 
-def _carried_out_answer(fault: FaultRule, request: Request, real: Response) -> Response:
+def _carried_out_answer(fault: FaultRule, request: Request, real: Response, operation: tuple[str, str]) -> Response:
     """What the client gets for a call the service carried out (see twin/faults.py)."""
     if fault.kind == "applied":
-        error = _injected_error(fault, request)
+        error = _injected_error(fault, request, operation)
         return Response(error.status, error.envelope(), error.headers)
     if fault.kind == "empty":
         return Response(200, b"", {})

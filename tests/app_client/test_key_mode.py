@@ -173,3 +173,11 @@ def test_a_request_file_that_is_not_json_is_exit_2_before_any_call(key_stack: St
 
     assert run.code == 2 and "not a JSON document" in run.err
     assert key_stack.server.seen == []
+
+
+def test_approve_flag_of_the_local_runner_is_refused_with_app(key_stack: Stack) -> None:
+    run = key_stack.cli("deploy", "--app", key_stack.url, "--request", key_stack.request_file(rollout_request()),
+                        "--approve")
+
+    assert run.code == 2 and "--approve is for the local runner" in run.err
+    assert key_stack.server.seen == []

@@ -831,7 +831,9 @@ def test_a_403_names_the_missing_role(rollouts: Rollouts, twin: Any) -> None:
     result = only_target(status)["result"]
     assert (result["stage"], result["error"]["code"]) == ("submit", "AuthorizationFailed")
     assert len(deployment_puts(twin)) == 1
-    assert "API Management Service Contributor" in "\n".join(render_summary(status["output"]))
+    summary = "\n".join(render_summary(status["output"]))
+    assert "'Microsoft.Resources/deployments/write'" in summary
+    assert "'breakerpanel deployments (custom)' on the target's resource group" in summary
     # No token at all (the managed identity is gone): permanent, and the fix names AZURE_CLIENT_ID.
     lost = failure(ClientAuthenticationError("ManagedIdentityCredential: no identity assigned"))
     assert lost["outcome"] == "permanent" and "AZURE_CLIENT_ID" in lost["fix"]
