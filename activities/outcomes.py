@@ -72,7 +72,7 @@ def _classified(status: int | None, error: dict[str, Any], retry_after: str | No
         "error": {**error, "httpStatus": status} if status is not None else error,
         "retryAfterSeconds": verdict.retry_after_seconds,
     }
-    fix = failure_fix(status, str(error.get("code") or ""), kind=kind)
+    fix = failure_fix(status, str(error.get("code") or ""), kind=kind, message=str(error.get("message") or ""))
     if fix:
         outcome["fix"] = fix
     return outcome

@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from breakerpanel.core.grants import grant_fix, refused_action
+
 UNRECOGNIZED = "unrecognized"
 
 # Codes whose only job is to carry `details`; the cause is inside.
@@ -176,6 +178,14 @@ CATALOGUE: tuple[_Rule, ...] = (
         codes=("ValidationError",),
     ),
     _rule(
+        "authorization_failed",
+        "The deploying identity may not write template resource '{name}' ('{action}'), so ARM refused the "
+        "deployment before starting it.",
+        "{grant}",
+        pattern=r"authorization failed for template resource '(?P<name>[^']*)'",
+        extract=r"perform action '(?P<action>[^']+)'",
+    ),
+    _rule(
         "invalid_template",
         "The template or its parameters are invalid (syntax, an expression, a parameter type or value).",
         "Fix the template at the line/expression the message names; run validate/what-if before deploying.",
@@ -190,8 +200,7 @@ CATALOGUE: tuple[_Rule, ...] = (
     _rule(
         "authorization_failed",
         "The deploying identity may not perform '{action}'.",
-        "Grant the function app's managed identity 'API Management Service Contributor' on the APIM instance "
-        "(or Contributor on the resource group), then retry.",
+        "{grant}",
         codes=("AuthorizationFailed", "LinkedAuthorizationFailed", "Forbidden"),
         extract=r"action '(?P<action>[^']+)'",
     ),
@@ -476,8 +485,9 @@ def _explain(node: ErrorNode) -> tuple[str, str, str, bool]:
     groups.update({k: v for k, v in (extra.groupdict() if extra else {}).items() if v})
     values = {
         "name": groups.get("name", "?"),
-        "action": groups.get("action", "the requested action"),
+        "action": refused_action(node.message) or groups.get("action", "the requested action"),
         "policy_text": f" '{groups['policy']}'" if "policy" in groups else "",
         "target_text": f" ('{node.target}')" if node.target else "",
+        "grant": grant_fix(node.code, node.message),
     }
     return rule.key, rule.cause.format(**values), rule.fix.format(**values), rule.retryable

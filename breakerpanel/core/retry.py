@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from breakerpanel.core.grants import grant_fix
+
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # ARM codes that clear by themselves even when the status alone would say "permanent".
 TRANSIENT_CODES = frozenset(
@@ -76,8 +78,9 @@ def classify_failure(
     return FailureVerdict(transient, parse_retry_after(retry_after, now))
 
 
-def failure_fix(status: int | None, code: str, *, kind: str | None = None) -> str | None:
-    """What a person does about a failure that waiting will not clear (None: nothing specific to say)."""
+def failure_fix(status: int | None, code: str, *, kind: str | None = None, message: str = "") -> str | None:
+    """What a person does about a failure that waiting will not clear (None: nothing specific to say).
+    `message` is Azure's: a 403's names the operation refused, and so the role to grant."""
     if kind == "credential" or code == "CredentialUnavailable":
         return ("the app could not get a token for Azure: in Azure set AZURE_CLIENT_ID to the client id of the "
                 "function app's user-assigned managed identity (and check the identity is still assigned to the "
@@ -86,9 +89,8 @@ def failure_fix(status: int | None, code: str, *, kind: str | None = None) -> st
                                  "InvalidAuthenticationTokenTenant", "ExpiredAuthenticationToken"):
         return ("Azure refused the app's token (401): check that AZURE_CLIENT_ID names the managed identity "
                 "assigned to the app and that it belongs to the target subscription's tenant")
-    if status == 403 or code in ("AuthorizationFailed", "LinkedAuthorizationFailed"):
-        return ("the managed identity has no role on the target (403): grant it 'API Management Service "
-                "Contributor' on the APIM instance and deployment rights (Contributor) on its resource group")
+    if status == 403 or code in ("AuthorizationFailed", "LinkedAuthorizationFailed", "InsufficientAccessError"):
+        return grant_fix(code, message)
     if kind == "bug":
         return "a fault in breakerpanel itself: report it with this message; the Azure call may not have been made"
     return None

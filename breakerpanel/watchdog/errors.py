@@ -6,11 +6,11 @@ from typing import Any
 
 from azure.core.exceptions import HttpResponseError
 
-from breakerpanel.core.retry import classify_failure
+from breakerpanel.core.retry import classify_failure, failure_fix
 
 
 def problem(source: str, exc: BaseException) -> dict[str, Any]:
-    """{source, code, message, status, transient, retryAfterSeconds}; never raises, never holds a token."""
+    """{source, code, message, status, transient, retryAfterSeconds, fix?}; never raises, never holds a token."""
     status: int | None = None
     retry_after: str | None = None
     code = type(exc).__name__
@@ -23,7 +23,7 @@ def problem(source: str, exc: BaseException) -> dict[str, Any]:
         if exc.response is not None:
             retry_after = exc.response.headers.get("Retry-After")
     verdict = classify_failure(status, str(code), retry_after)
-    return {
+    found: dict[str, Any] = {
         "source": source,
         "code": str(code),
         "message": str(message)[:500],
@@ -31,3 +31,7 @@ def problem(source: str, exc: BaseException) -> dict[str, Any]:
         "transient": verdict.transient,
         "retryAfterSeconds": verdict.retry_after_seconds,
     }
+    fix = None if verdict.transient else failure_fix(status, str(code), message=str(message))
+    if fix:
+        found["fix"] = fix  # a source that will stay unreadable until someone acts: say what to do
+    return found

@@ -160,7 +160,7 @@ def test_published_validate_400_descends_three_levels():
             "The client 'abc' with object id 'abc' does not have authorization to perform action "
             "'Microsoft.ApiManagement/service/backends/write' over scope '/subscriptions/x'.",
             "authorization_failed",
-            "API Management Service Contributor",
+            "'breakerpanel gateway (custom)' on the target APIM instance",
         ),
         (
             "ParentResourceNotFound",
