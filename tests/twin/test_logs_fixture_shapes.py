@@ -129,6 +129,21 @@ def test_logs_rows_names_the_cell_it_cannot_read():
         rows_from_table(table)
 
 
+def test_gateway_query_cells_as_published_reach_the_bins_typed():
+    # The one parser: long cells written as text (as the published example writes them) are read by logs_rows,
+    # and the watchdog's bins take them from there.
+    from breakerpanel.core.watch.bins import bins_from_rows
+
+    columns = [("Resource", "string"), ("Backend", "string"), ("Bin", "datetime"), ("Requests", "long"),
+               ("Successes", "long"), ("Counted", "long"), ("Ignored", "long"), ("Throttled", "long"),
+               ("MaxRetryAfter", "long"), ("GatewayOnly", "long"), ("LastSuccess", "datetime")]
+    table = _Table(columns, [["/subscriptions/s/x", "east", "2026-12-03T11:00:00.0000000Z", "12", "10", "2", "0",
+                              "2", "30", "0", None]])
+    (item,) = bins_from_rows(rows_from_table(table))
+    assert (item.requests, item.successes, item.counted, item.throttled, item.max_retry_after) == (12, 10, 2, 2, 30)
+    assert item.start == datetime(2026, 12, 3, 11, 0, tzinfo=UTC) and item.last_success is None
+
+
 def test_partial_result_is_refused_unless_allowed():
     """Log Analytics answers 200 with tables plus error.code "PartialError" (shape from
     Azure/azure-sdk-for-python#25137); the twin never produces one, so the SDK model is built directly."""

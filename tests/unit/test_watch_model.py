@@ -259,15 +259,21 @@ def test_rules_read_as_apim_returns_them(count: Any) -> None:
     assert [m.name for m in config.pools[0].members] == ["b"]
 
 
-def test_query_rows_are_read_as_log_analytics_sends_them() -> None:
+def test_query_rows_are_read_as_logs_rows_types_them() -> None:
     from breakerpanel.core.watch.bins import BinRowError, bins_from_rows
 
+    at = datetime(2026, 12, 3, 11, 0, tzinfo=UTC)
     (item,) = bins_from_rows([{
-        "Resource": RID.upper(), "Backend": "/backends/east", "Bin": "2026-12-03T11:00:00.0000000Z",
-        "Requests": "12", "Successes": "10", "Counted": 2, "Ignored": "0", "Throttled": "2",
-        "MaxRetryAfter": None, "GatewayOnly": "0", "LastSuccess": None,
+        "Resource": RID.upper(), "Backend": "/backends/east", "Bin": at,
+        "Requests": 12, "Successes": 10, "Counted": 2, "Ignored": 0, "Throttled": 2,
+        "MaxRetryAfter": None, "GatewayOnly": 0, "LastSuccess": None,
     }])
     assert (item.resource, item.backend, item.requests, item.counted) == (RID, "east", 12, 2)
-    assert item.start == datetime(2026, 12, 3, 11, 0, tzinfo=UTC) and item.max_retry_after is None
-    with pytest.raises(BinRowError, match="Requests"):
-        bins_from_rows([{"Resource": RID, "Backend": "east", "Bin": "2026-12-03T11:00:00Z", "Requests": "many"}])
+    assert item.start == at and item.max_retry_after is None
+    # text is logs_rows' to read: a cell that reaches the core untyped is an error naming the column
+    with pytest.raises(BinRowError, match="Requests='12' is not a count"):
+        bins_from_rows([{"Resource": RID, "Backend": "east", "Bin": at, "Requests": "12"}])
+    with pytest.raises(BinRowError, match="Bin='2026-12-03T11:00:00Z' is not a date-time"):
+        bins_from_rows([{"Resource": RID, "Backend": "east", "Bin": "2026-12-03T11:00:00Z", "Requests": 1}])
+    with pytest.raises(BinRowError, match="Throttled=True is not a count"):
+        bins_from_rows([{"Resource": RID, "Backend": "east", "Bin": at, "Throttled": True}])

@@ -1,13 +1,15 @@
-"""The rows of the gateway query (kql.py) as typed bins, and the per-backend timeline the model reads."""
+"""The rows of the gateway query (kql.py) as typed bins, and the per-backend timeline the model reads.
+
+The rows arrive with their cells already typed by breakerpanel/azure/logs_rows.py (long → int, datetime →
+aware datetime), the one place Log Analytics cells are parsed; this module checks them, it does not re-read
+text.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-from breakerpanel.core.instants import parse_instant
-from breakerpanel.core.integers import whole_number
 
 
 class BinRowError(ValueError):
@@ -30,17 +32,20 @@ class Bin:
 
 
 def _count(row: Mapping[str, object], name: str, index: int) -> int:
-    value = whole_number(row.get(name, 0) if row.get(name) is not None else 0)
-    if value is None or value < 0:
-        raise BinRowError(f"row {index}: {name}={row.get(name)!r} is not a count")
+    value = row.get(name)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BinRowError(f"row {index}: {name}={value!r} is not a count (a long column read by logs_rows)")
     return value
 
 
 def _instant(value: object, name: str, index: int, *, optional: bool) -> datetime | None:
-    moment = parse_instant(value)
-    if moment is None and not (optional and value in ("", None)):
-        raise BinRowError(f"row {index}: {name}={value!r} is not a date-time")
-    return moment
+    if value is None and optional:
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise BinRowError(f"row {index}: {name}={value!r} is not a date-time (a datetime column read by logs_rows)")
+    return value
 
 
 def bins_from_rows(rows: Iterable[Mapping[str, object]]) -> list[Bin]:
@@ -48,7 +53,9 @@ def bins_from_rows(rows: Iterable[Mapping[str, object]]) -> list[Bin]:
     for index, row in enumerate(rows):
         start = _instant(row.get("Bin"), "Bin", index, optional=False)
         assert start is not None
-        retry_after = whole_number(row.get("MaxRetryAfter"))
+        retry_after = row.get("MaxRetryAfter")
+        if retry_after is not None and (isinstance(retry_after, bool) or not isinstance(retry_after, int)):
+            raise BinRowError(f"row {index}: MaxRetryAfter={retry_after!r} is not a whole number of seconds")
         out.append(
             Bin(
                 resource=str(row.get("Resource") or "").lower(),
