@@ -285,6 +285,8 @@ def _list(args: argparse.Namespace) -> int:
                        + (" still running" if args.active else "")))
     if rollouts:
         console.print(table)
+    if listed.get("truncated"):
+        console.print(Text(f"note: {listed.get('note') or 'the app answered only part of the list'}"))
     return 0
 
 

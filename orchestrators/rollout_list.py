@@ -5,8 +5,9 @@ status — never the request's backends (URLs), never Durable management links. 
 as reading one rollout (BREAKERPANEL_DEPLOYER_ROLE).
 
 Query: `target` (an APIM name, or subscriptionId/resourceGroup/apimName), `days` (how far back rollouts were
-created, 1..90, default 7: the Durable extension answers every instance it holds in that window in one
-response, so the window bounds the answer), `active=true` (only Pending/Running).
+created, 1..90, default 7), `active=true` (only Pending/Running). The Durable Python client reads one page of
+the task hub's instances (100, children included): a full page answers `truncated: true` with a note, so the
+caller narrows the window rather than trusting a short list.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import azure.durable_functions as df
 import azure.functions as func
 
-from breakerpanel.core.rollout_list import ListQuery, list_entry, matches, parse_list_query
+from breakerpanel.core.rollout_list import ListQuery, list_answer, list_entry, parse_list_query
 from orchestrators.rollout_http import _ACTIVE, ORCHESTRATOR, _denied, _error, _json, _settings, _status_dict
 
 bp = df.Blueprint()
@@ -38,6 +39,4 @@ async def list_rollouts(req: func.HttpRequest, client: df.DurableOrchestrationCl
     statuses = await client.get_status_by(created_time_from=since,
                                           runtime_status=list(_ACTIVE) if query.active else None)
     entries = [list_entry(_status_dict(status)) for status in statuses if status.name == ORCHESTRATOR]
-    found = [entry for entry in entries if matches(entry, query, since)]
-    found.sort(key=lambda entry: str(entry.get("createdTime") or ""), reverse=True)
-    return _json(200, {"rollouts": found, "days": query.days, "active": query.active, "target": query.target})
+    return _json(200, list_answer(entries, query, since, len(statuses)))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from breakerpanel.core.model import Problem
-from breakerpanel.core.rollout_list import ListQuery, list_entry, matches, parse_list_query
+from breakerpanel.core.rollout_list import DURABLE_PAGE, ListQuery, list_answer, list_entry, matches, parse_list_query
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 SUB = "00000000-0000-0000-0000-0000000000cc"
@@ -75,3 +75,17 @@ def test_a_bad_query_names_the_parameter_and_the_fix(params: dict[str, str], fie
 def test_defaults_and_the_key_parameter_the_host_reads() -> None:
     assert parse_list_query({"code": "function-key"}) == ListQuery(None, 7, False)
     assert parse_list_query({"active": "true", "days": "30"}) == ListQuery(None, 30, True)
+
+
+def test_a_full_page_from_the_task_hub_is_said_to_be_truncated() -> None:
+    query = parse_list_query({})
+    assert isinstance(query, ListQuery)
+    entries = [list_entry(_status(NOW - timedelta(minutes=m), "apim-one")) for m in (5, 1, 3)]
+    since = NOW - timedelta(days=7)
+
+    short = list_answer(entries, query, since, instances_read=12)
+    full = list_answer(entries, query, since, instances_read=DURABLE_PAGE)
+
+    assert [e["createdTime"] for e in short["rollouts"]] == sorted((e["createdTime"] for e in entries), reverse=True)
+    assert short["truncated"] is False and "note" not in short
+    assert full["truncated"] is True and "fewer days" in full["note"]
