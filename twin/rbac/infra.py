@@ -10,7 +10,8 @@ builtin_roles.json, copied from Microsoft's published definitions.
 main.bicep's wiring is applied as main.bicep writes it (tests/infra/test_app_roles.py checks the same lines):
 apim-access once per target in the target's group, `resourceCentricLogs` when the target names no workspace;
 workspace-access once per distinct workspace *resource id* of the targets, in the workspace's group, with
-`grantReader` false for the app's own workspace; identity.bicep once, on the app's storage, Application Insights
+`grantReader` false for the app's own workspace; subscription-access (when present) once per distinct target
+subscription, at the subscription; identity.bicep once, on the app's storage, Application Insights
 and workspace. A workspace named by GUID gets no workspace-access, as in Azure (infra/README.md).
 """
 
@@ -28,6 +29,10 @@ from twin.rbac.roles import Assignment, Permission, RoleDefinition
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = ROOT / "infra" / "app" / "modules"
 BUILTIN_ROLES = Path(__file__).with_name("builtin_roles.json")
+# Deployed by main.bicep once per distinct target subscription, at the subscription (targetScope 'subscription').
+SUBSCRIPTION_MODULE = "subscription-access.bicep"
+# Every module that assigns roles, and so must be placed by app_assignments (tests/rbac checks the list).
+PLACED_MODULES = ("identity.bicep", "apim-access.bicep", "workspace-access.bicep", SUBSCRIPTION_MODULE)
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,7 @@ def module_grants(module: str) -> tuple[Grant, ...]:
 
 
 def _group_of(resource_id: str) -> str:
+    """The resource group of a resource id (ARM spells the segment either case)."""
     parts = resource_id.strip("/").split("/")
     return f"/subscriptions/{parts[1]}/resourceGroups/{parts[3]}"
 
@@ -182,6 +188,11 @@ def app_assignments(infra: AppInfra) -> list[Assignment]:
         found += _assign(module_grants("workspace-access.bicep"), principal, _group_of(workspace),
                          {"workspace": workspace}, {"grantReader": workspace != infra.app_workspace_id.lower()},
                          workspace.rsplit("/", 1)[-1])
+    if (MODULES / SUBSCRIPTION_MODULE).exists():
+        subscriptions = sorted({str(t["subscriptionId"]).lower() for t in infra.targets})
+        for subscription in subscriptions:
+            found += _assign(module_grants(SUBSCRIPTION_MODULE), principal, f"/subscriptions/{subscription}", {},
+                             {}, subscription)
     # Two targets in one group deploy the same guid()-named role and assignment there: one assignment in Azure.
     unique: dict[tuple[str, str], Assignment] = {}
     for assignment in found:
