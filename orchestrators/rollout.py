@@ -21,6 +21,7 @@ from azure.durable_functions.models.Task import TaskState
 
 from activities.alerts import rollout_notify
 from activities.backends import apim_read_backends
+from activities.decisions import rollout_decision
 from activities.deployments import (
     arm_cancel_deployment,
     arm_deployment_state,
@@ -29,9 +30,9 @@ from activities.deployments import (
     arm_start_deployment,
     arm_validate,
     arm_what_if,
-    rollout_policy,
 )
 from activities.locks import rollout_cancel_requested, rollout_lock_targets
+from activities.prerequisites import arm_prerequisites
 from breakerpanel.core import rollout_flow as flow
 
 bp = df.Blueprint()
@@ -154,14 +155,21 @@ def deployment_poller(context: Context) -> Generator[Task, Any, dict]:
 
 @bp.orchestration_trigger(context_name="context")
 def target_preflight(context: Context) -> Generator[Task, Any, dict]:
-    """ARM validate, then what-if, for one target (a cancel skips what is left)."""
+    """The target's prerequisites, then ARM validate and what-if with the parameters they chose (a blocking
+    prerequisite or a cancel skips what is left)."""
     spec: dict[str, Any] = context.get_input()
     cancel = context.wait_for_external_event(flow.CANCEL_EVENT)
-    validated = yield from call_with_retry(context, arm_validate, spec["call"], spec["attempts"], cancel)
+    checked = None
+    if spec.get("prerequisites"):
+        checked = yield from call_with_retry(context, arm_prerequisites, spec["call"], spec["attempts"], cancel)
+        if flow.prerequisites_block(checked) or cancel.is_completed:
+            return {"prerequisites": checked, "validate": None, "whatIf": None, "cancelled": cancel.is_completed}
+    call = flow.with_prerequisites(spec["call"], checked)
+    validated = yield from call_with_retry(context, arm_validate, call, spec["attempts"], cancel)
     if validated.get("outcome") != "ok" or cancel.is_completed:
-        return {"validate": validated, "whatIf": None, "cancelled": cancel.is_completed}
-    what_if = yield from call_with_retry(context, arm_what_if, spec["call"], spec["attempts"], cancel)
-    return {"validate": validated, "whatIf": what_if, "cancelled": cancel.is_completed}
+        return {"prerequisites": checked, "validate": validated, "whatIf": None, "cancelled": cancel.is_completed}
+    what_if = yield from call_with_retry(context, arm_what_if, call, spec["attempts"], cancel)
+    return {"prerequisites": checked, "validate": validated, "whatIf": what_if, "cancelled": cancel.is_completed}
 
 
 def _poll(context: Context, job: dict[str, Any], call: dict[str, Any], child: str, **mode: Any
@@ -206,7 +214,12 @@ def target_deploy(context: Context) -> Generator[Task, Any, dict]:
     rollback: dict[str, Any] | None = None
     if final.get("provisioningState") == "Failed" and not final.get("stop"):
         operations = yield from call_with_retry(context, arm_failed_operations, call, attempts)
-        rollback_call = flow.rollback_call(job, point)
+        rollback_call = None
+        if job["rollback"] and (point or {}).get("deploymentName"):
+            # Decided in an activity: a replay by newer code re-deploys the parameters the what-if showed.
+            decided = yield from call_with_retry(context, rollout_decision,
+                                                 {"decision": "rollbackCall", "job": job, "point": point}, attempts)
+            rollback_call = decided.get("call") if decided.get("outcome") == "ok" else None
         if rollback_call is not None and not cancel.is_completed:
             # The committed template with the point's re-validated parameters: what-if first, shown in the
             # result, then the same deploy activity (and its checks) as any rollout.
@@ -242,16 +255,14 @@ def _release(context: Context, plan: dict[str, Any], result: dict[str, Any]) -> 
 def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
     spec: dict[str, Any] = context.get_input()
     cancel = context.wait_for_external_event(flow.CANCEL_EVENT)
-    # The allowlist, backend hosts and four-eyes setting as the settings say now: the input is validated
-    # again here, whoever started this orchestration and with whatever input.
-    policy = yield from observe(context, cancel, context.call_activity(rollout_policy, {}))
-    problems = flow.admit(spec, policy)
-    plan: dict[str, Any] = {}
-    if not problems:
-        # The plan the starter computed and passed in: names and parameters never change on a replay by newer
-        # code. An input without one (an older start) is planned here, once.
-        plan = spec.get("plan") or flow.plan(spec, policy, context.instance_id)
-        problems = flow.plan_problems(plan, spec, policy, context.instance_id)
+    # The input checked again against the allowlist, backend hosts and four-eyes setting as the settings say
+    # now (whoever started this orchestration, with whatever input), and its plan — the starter's, or for an
+    # input without one made once: decided in an activity, so every replay, by any version of this code,
+    # reads back the same verdict and the same names and parameters.
+    admitted = yield from observe(context, cancel, context.call_activity(
+        rollout_decision, {"decision": "admission", "spec": spec, "instanceId": context.instance_id}))
+    problems = flow.admission_problems(admitted)
+    plan: dict[str, Any] = {} if problems else (admitted.get("plan") or spec["plan"])
     if not problems:
         lock = yield from call_with_retry(context, rollout_lock_targets, {
             "op": "confirm", "holder": context.instance_id, "rolloutId": plan["rolloutId"],
@@ -286,7 +297,11 @@ def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
         if flow.halted(progress):
             break
 
-        gate = flow.gate(progress, wave)
+        # The wave's approval question (needed or not, its event, the digest it approves), recorded once.
+        asked = yield context.call_activity(rollout_decision, {
+            "decision": "gate", "wave": wave,
+            "progress": {"targets": {key: progress["targets"][key] for key in wave["keys"]}}})
+        gate = asked["gate"] if asked.get("outcome") == "ok" else flow.gate(progress, wave)
         if gate["required"]:
             progress = flow.enter_phase(progress, wave["number"], "awaitingApproval", context.current_utc_datetime,
                                         gate=gate)
@@ -323,7 +338,7 @@ def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
 
         progress = flow.enter_phase(progress, wave["number"], "deploying", context.current_utc_datetime)
         context.set_custom_status(flow.status_view(progress))
-        results = yield from children(context, cancel, "target_deploy", wave["deploy"], "deploy")
+        results = yield from children(context, cancel, "target_deploy", flow.deploy_jobs(progress, wave), "deploy")
         progress = noticed(progress)
         progress = flow.after_deploy(progress, wave, results, context.current_utc_datetime)
         context.set_custom_status(flow.status_view(progress))

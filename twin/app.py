@@ -50,6 +50,8 @@ class Twin:
         from twin.gateway.routes import ROUTES as GATEWAY_ROUTES
         from twin.log_analytics.routes import ROUTES as LOGS_ROUTES
         from twin.log_analytics.state import LogsState
+        from twin.prerequisites.routes import ROUTES as PREREQUISITE_ROUTES
+        from twin.prerequisites.state import PrerequisitesState
         from twin.rbac.mode import RbacMode
 
         self.config = config or TwinConfig()
@@ -60,12 +62,13 @@ class Twin:
         self.logs = LogsState(self.config)
         self.app_insights = AppInsightsState(self.logs)  # custom events, on the Log Analytics clock
         self.gateway = GatewayState()  # the traffic scenarios loaded, with their breaker events
+        self.prerequisites = PrerequisitesState()  # provider registrations, role assignments
         self.faults = Faults()
         self.rbac = RbacMode()  # off: every token may do everything (twin/rbac/mode.py)
         self.arm.authorize = self.rbac.linked
         self._captured: list[dict[str, Any]] = []
         self._router = Router([*control.ROUTES, *ARM_ROUTES, *APIM_ROUTES, *LOGS_ROUTES, *GATEWAY_ROUTES,
-                              *APP_INSIGHTS_ROUTES])
+                              *APP_INSIGHTS_ROUTES, *PREREQUISITE_ROUTES])
 
     def reset(self) -> None:
         with self.lock:
@@ -74,6 +77,7 @@ class Twin:
             self.logs.reset()
             self.app_insights.reset()
             self.gateway.reset()
+            self.prerequisites.reset()
             self.faults.clear()
             self.rbac.disable()
             self._captured.clear()

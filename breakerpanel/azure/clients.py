@@ -12,7 +12,11 @@ from typing import Any
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenCredential
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.mgmt.apimanagement import ApiManagementClient
+from azure.mgmt.authorization import AuthorizationManagementClient
+from azure.mgmt.eventgrid import EventGridManagementClient
+from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.monitor.query import LogsQueryClient
 
 from breakerpanel.settings import Settings, check_ingestion_endpoint
@@ -109,6 +113,35 @@ def apim_client(settings: Settings, subscription_id: str) -> ApiManagementClient
         read_timeout=ARM_READ_TIMEOUT_SECONDS,
         **_pipeline_options(settings),
     )
+
+
+def _management(cls: Any, settings: Settings, subscription_id: str) -> Any:
+    return cls(
+        credential(settings),
+        subscription_id,
+        base_url=settings.arm_endpoint,
+        credential_scopes=[settings.cloud.arm_scope],
+        read_timeout=ARM_READ_TIMEOUT_SECONDS,
+        **_pipeline_options(settings),
+    )
+
+
+# The rollout's prerequisite reads (activities/prerequisites.py): providers, Event Grid system topics,
+# diagnostic settings and role assignments.
+def resources_client(settings: Settings, subscription_id: str) -> ResourceManagementClient:
+    return _management(ResourceManagementClient, settings, subscription_id)
+
+
+def eventgrid_client(settings: Settings, subscription_id: str) -> EventGridManagementClient:
+    return _management(EventGridManagementClient, settings, subscription_id)
+
+
+def monitor_client(settings: Settings, subscription_id: str) -> MonitorManagementClient:
+    return _management(MonitorManagementClient, settings, subscription_id)
+
+
+def authorization_client(settings: Settings, subscription_id: str) -> AuthorizationManagementClient:
+    return _management(AuthorizationManagementClient, settings, subscription_id)
 
 
 def logs_client(settings: Settings) -> LogsQueryClient:

@@ -12,6 +12,7 @@ parameters must be what the request validator accepts for that target.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,7 +21,9 @@ from breakerpanel.core.model import Problem, Target
 from breakerpanel.core.request import RequestCheck, check_rollout_request
 
 GATEWAY_PARAMETERS = ("apimServiceName", "backends", "breakerRule", "poolName", "logAnalyticsWorkspaceId",
-                      "functionAppResourceId")
+                      "functionAppResourceId", "systemTopicName")
+# An Event Grid system topic's name (Microsoft.EventGrid/systemTopics: 3-128 letters, digits and hyphens).
+_SYSTEM_TOPIC_NAME = re.compile(r"^[A-Za-z0-9-]{3,128}$")
 
 
 def policy_targets(policy: Mapping[str, Any]) -> list[Target]:
@@ -118,6 +121,10 @@ def parameters_problems(values: Mapping[str, Any], target: Mapping[str, Any],
     if values.get("functionAppResourceId"):
         problems.append(Problem("parameters.functionAppResourceId", "the rollout never sets it",
                                 "leave it out"))
+    topic = values.get("systemTopicName")
+    if topic is not None and (not isinstance(topic, str) or _SYSTEM_TOPIC_NAME.match(topic) is None):
+        problems.append(Problem("parameters.systemTopicName", "is not an Event Grid system topic name",
+                                "3-128 letters, digits and hyphens: the name of the instance's existing system topic"))
     check = check_request(request_from_parameters(values, target), policy)
     problems += [Problem(f"parameters.{p.field}", p.problem, p.fix) for p in check.errors]
     return problems

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from breakerpanel.core import admission, target_lock
+from breakerpanel.core import admission, prerequisites, target_lock
 from breakerpanel.core.caller import identity
 from breakerpanel.core.diagnosis import diagnose_error, diagnose_operations, parse_error
 from breakerpanel.core.gate import approval_event, approval_needed, gate_outcome, judge_answer, what_if_digest
@@ -117,6 +117,15 @@ def plan_problems(plan_: object, spec: Mapping[str, Any], policy: Mapping[str, A
     return problems
 
 
+def admission_problems(outcome: Mapping[str, Any]) -> list[Problem]:
+    """Why the input may not run, as the admission decision recorded it (activities/decisions.py)."""
+    if outcome.get("outcome") != "ok":
+        error = outcome.get("error") or {}
+        return [Problem("(settings)", f"the input could not be checked: {error.get('code')}: {error.get('message')}",
+                        "fix the setting it names, then start again")]
+    return [Problem(**p) for p in outcome.get("problems") or []]
+
+
 def lock_problems(outcome: Mapping[str, Any]) -> list[Problem]:
     """Why the orchestration may not go on after confirming its targets' locks (empty: they are its own)."""
     if outcome.get("outcome") != "ok":
@@ -186,7 +195,8 @@ def plan(spec: Mapping[str, Any], policy: Mapping[str, Any], instance_id: str) -
                     request, target, log_analytics_workspace_id=admission.workspace_for(policy, target)
                 ),
             }
-            preflight.append({"key": key, "call": call, "attempts": options["attempts"],
+            # "prerequisites": the preflight reads them before validate (a plan made before they existed does not).
+            preflight.append({"key": key, "call": call, "attempts": options["attempts"], "prerequisites": True,
                               "instanceId": child_id(instance_id, number, index, "preflight")})
             deploy.append(
                 {
@@ -307,6 +317,52 @@ def _halt(progress: dict[str, Any], reason: str, now: datetime) -> dict[str, Any
     return updated
 
 
+def prerequisite_findings(outcome: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The findings of the prerequisites activity; an outcome without any (refused, or the activity failed) is
+    one finding: blocking when the call was refused (validate would refuse it too), otherwise could not check."""
+    if outcome is None:
+        return []
+    if isinstance(outcome.get("findings"), list):
+        return [dict(f) for f in outcome["findings"] if isinstance(f, Mapping)]
+    error = outcome.get("error") or {}
+    refused_call = error.get("code") == "RefusedByBreakerpanel"
+    return [{"check": "prerequisites", "status": "blocking" if refused_call else "couldNotCheck",
+             "detail": f"{'refused' if refused_call else 'could not check'}: {error.get('code')}: "
+                       f"{str(error.get('message') or '')[:300]}",
+             **({"fix": outcome["fix"]} if outcome.get("fix") else {})}]
+
+
+def prerequisites_block(outcome: Mapping[str, Any] | None) -> bool:
+    return bool(prerequisites.blocking(prerequisite_findings(outcome)))
+
+
+def with_prerequisites(call: Mapping[str, Any], outcome: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The call with the parameters the prerequisites chose instead (an existing system topic's name)."""
+    overrides = (outcome or {}).get("parameters") if (outcome or {}).get("findings") is not None else None
+    if not isinstance(overrides, Mapping) or not overrides:
+        return dict(call)
+    return {**call, "parameters": {**call["parameters"], **{k: {"value": v} for k, v in overrides.items()}}}
+
+
+def deploy_jobs(progress: Mapping[str, Any], wave: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The wave's deploy jobs, each with the parameters its preflight chose (and validated) instead."""
+    jobs = []
+    for job in wave["deploy"]:
+        overrides = (progress["targets"].get(job["key"]) or {}).get("parameterOverrides") or {}
+        jobs.append({**job, "call": with_prerequisites(job["call"], {"findings": [], "parameters": overrides})})
+    return jobs
+
+
+def _finding_notes(findings: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Findings as the summary shows problems and warnings ({field, problem, fix})."""
+    def note(f: Mapping[str, Any]) -> dict[str, Any]:
+        return {"field": f"prerequisites.{f.get('check')}", "problem": str(f.get("detail") or ""),
+                "fix": str(f.get("fix") or "")}
+    problems = [{"severity": "error", **note(f)} for f in findings if f.get("status") == "blocking"]
+    warnings = [note(f) for f in findings if f.get("status") in ("warning", "couldNotCheck")]
+    return {**({"problems": problems} if problems else {}), **({"warnings": warnings} if warnings else {})}
+
+
 def after_preflight(
     plan_: Mapping[str, Any],
     progress: Mapping[str, Any],
@@ -318,6 +374,22 @@ def after_preflight(
     failed: list[str] = []
     for job, result in zip(wave["preflight"], results, strict=True):
         key = job["key"]
+        checked = result.get("prerequisites")
+        findings = prerequisite_findings(checked)
+        if findings:
+            updated = _with_targets(updated, [key], now, prerequisites=findings)
+        if prerequisites.blocking(findings):
+            updated = _with_targets(updated, [key], now, phase="failed", failure={
+                "stage": "prerequisites", "error": "a prerequisite of the target is missing: the rollout stopped "
+                "before validate", **_finding_notes(findings)})
+            failed.append(key)
+            continue
+        notes = _finding_notes(findings)
+        if notes.get("warnings"):
+            updated = _with_targets(updated, [key], now, warnings=notes["warnings"])
+        overrides = (checked or {}).get("parameters") if findings else None
+        if isinstance(overrides, Mapping) and overrides:
+            updated = _with_targets(updated, [key], now, parameterOverrides=dict(overrides))
         validated = result.get("validate") or {}
         if validated.get("outcome") != "ok":
             error = validated.get("error")
@@ -723,13 +795,26 @@ def _previous_request(job: Mapping[str, Any], parameters: Mapping[str, Any]) -> 
     }
 
 
+def _unread_problem(target: Mapping[str, Any], read: Mapping[str, Any]) -> str:
+    """Which instance could not be read, where it was looked for, and what came back instead."""
+    where = (f"APIM instance {target.get('apimName')} (resource group {target.get('resourceGroup')}, "
+             f"subscription {target.get('subscriptionId')})")
+    error = read.get("error") if isinstance(read.get("error"), Mapping) else {}
+    code, message = str(error.get("code") or ""), str(error.get("message") or "")
+    if read.get("status") == 404 or code in ("ResourceNotFound", "NotFound"):
+        return (f"{where} was not found ({code}: {message}), so nothing is verified; check the target's apimName, "
+                "resourceGroup and subscriptionId (and BREAKERPANEL_TARGETS), or create the instance first")
+    said = f" ({code}: {message})" if code or message else ""
+    return f"the backends of {where} could not be read back{said}, so nothing is verified"
+
+
 def _verify(
     job: Mapping[str, Any], read: Mapping[str, Any], previous: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     if read.get("outcome") != "ok":
         return {"read": False, "error": read.get("error"), "differences": [
             {"backend": "*", "field": "", "kind": "unreadable", "expected": None, "actual": None,
-             "problem": "the backends could not be read back, so nothing is verified"}
+             "problem": _unread_problem(job["call"]["target"], read)}
         ]}
     if previous is not None:
         try:

@@ -81,6 +81,9 @@ var gatewayWorkspaceIds = union(
   []
 )
 
+// The distinct target subscriptions (lower-cased), for the one subscription-level read the rollout makes.
+var targetSubscriptionIds = union(map(targets, target => toLower(target.subscriptionId)), [])
+
 // ================ //
 // Modules          //
 // ================ //
@@ -143,6 +146,18 @@ module workspaceAccess 'modules/workspace-access.bicep' = [
       principalId: identity.outputs.principalId
       // identity.bicep already gives the app's own workspace Log Analytics Reader.
       grantReader: workspaceId != toLower(monitoring.outputs.workspaceId)
+    }
+  }
+]
+
+// One per distinct target subscription: the rollout's prerequisites read whether Microsoft.Insights and
+// Microsoft.EventGrid are registered there (Providers_Get is authorized at the subscription only).
+module subscriptionAccess 'modules/subscription-access.bicep' = [
+  for subscriptionId in targetSubscriptionIds: {
+    name: 'breakerpanel-prereq-${uniqueString(subscriptionId)}'
+    scope: subscription(subscriptionId)
+    params: {
+      principalId: identity.outputs.principalId
     }
   }
 ]

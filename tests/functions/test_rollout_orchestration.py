@@ -257,27 +257,20 @@ def test_on_destructive_gates_a_change_that_drops_a_pool_member(rollouts: Rollou
     assert members == ["aoai-eastus", "aoai-sweden"]
 
 
-def test_a_failed_deployment_is_diagnosed(rollouts: Rollouts, twin: Any) -> None:
-    # The Consumption tier has no backend pools nor circuit breakers: ARM's preflight passes, APIM refuses.
+def test_a_consumption_instance_is_stopped_before_validate_with_the_fix(rollouts: Rollouts, twin: Any) -> None:
+    # The Consumption tier has no backend pools nor circuit breakers: ARM's validate passes and APIM refuses each
+    # backend twenty minutes later — the prerequisites say so before anything is sent to ARM.
     twin.apim.create_service(SUB, "rg-gw", "apim-consumption", sku="Consumption")
     instance_id = rollouts.start(request(target("apim-consumption")))
     status = rollouts.run(instance_id)
 
     assert status["output"]["status"] == "failed"
-    result = only_target(status)["result"]
-    assert result["stage"] == "deploy"
-    assert result["provisioningState"] == "Failed"
-    assert result["error"]["code"] == "DeploymentFailed"
-    diagnoses = result["diagnoses"]
-    assert diagnoses, "every failed operation is diagnosed"
-    assert {d["code"] for d in diagnoses} == {"ValidationError"}
-    assert all("Consumption" in d["message"] for d in diagnoses)
-    assert all(d["resourceType"] == "Microsoft.ApiManagement/service/backends" for d in diagnoses)
-    assert all(d["fix"] for d in diagnoses)
-    # No earlier successful deployment in this resource group: ARM had nothing to roll back to.
-    assert result["rollback"]["ran"] is False
+    entry = only_target(status)
+    assert entry["failure"]["stage"] == "prerequisites"
+    assert [f["check"] for f in entry["prerequisites"] if f["status"] == "blocking"] == ["tier"]
+    assert not [r for r in twin.captured("arm.deployments.*")], "nothing reached ARM"
     summary = "\n".join(render_summary(status["output"]))
-    assert "FAILED" in summary and "Consumption" in summary
+    assert "FAILED" in summary and "Consumption" in summary and "fix:" in summary
 
 
 def test_waves_run_in_order_and_a_failure_halts_the_rest(rollouts: Rollouts, twin: Any) -> None:

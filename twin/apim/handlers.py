@@ -65,7 +65,8 @@ def get_service(twin: Twin, request: Request) -> Response:
 
 
 def create_service_control(twin: Twin, request: Request) -> Response:
-    """POST /_twin/apim/services {subscriptionId, resourceGroup, name, sku?, location?}: an APIM instance exists."""
+    """POST /_twin/apim/services {subscriptionId, resourceGroup, name, sku?, location?, identity?}: an APIM instance
+    exists (identity: SystemAssigned by default, or UserAssigned, "SystemAssigned, UserAssigned", None)."""
     payload = request.json_object()
     fields: dict[str, str] = {}
     for key in ("subscriptionId", "resourceGroup", "name"):
@@ -75,12 +76,13 @@ def create_service_control(twin: Twin, request: Request) -> Response:
         fields[key] = value
     sku = payload.get("sku", "Developer")
     location = payload.get("location", "eastus")
-    if not isinstance(sku, str) or not isinstance(location, str):
-        raise TwinError.of("InvalidControlRequest", detail="'sku' and 'location' must be strings")
+    identity = payload.get("identity", "SystemAssigned")
+    if not isinstance(sku, str) or not isinstance(location, str) or not isinstance(identity, str):
+        raise TwinError.of("InvalidControlRequest", detail="'sku', 'location' and 'identity' must be strings")
     existed = twin.apim.has_service(fields["subscriptionId"], fields["resourceGroup"], fields["name"])
     try:
         twin.apim.create_service(
-            fields["subscriptionId"], fields["resourceGroup"], fields["name"], sku, location=location
+            fields["subscriptionId"], fields["resourceGroup"], fields["name"], sku, location=location, identity=identity
         )
     except ValueError as exc:
         raise TwinError.of("InvalidControlRequest", detail=str(exc)) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import copy
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,9 @@ SERVICE_TYPE = "Microsoft.ApiManagement/service"
 BACKEND_TYPE = "Microsoft.ApiManagement/service/backends"
 API_TYPE = "Microsoft.ApiManagement/service/apis"
 POLICY_TYPE = "Microsoft.ApiManagement/service/apis/policies"
+# Managed identity types an instance can have (ApiManagementServiceIdentity.type).
+IDENTITY_TYPES = ("SystemAssigned", "UserAssigned", "SystemAssigned, UserAssigned", "None")
+TWIN_TENANT_ID = "72f988bf-0000-41af-0000-2d7cd011db47"
 SKUS = ("Developer", "Basic", "Standard", "Premium", "Isolated", "Consumption", "BasicV2", "StandardV2", "PremiumV2")
 POLICY_FORMATS = ("xml", "rawxml")
 # Fields of ApiCreateOrUpdateProperties that import content rather than describe the API: APIM does not echo them.
@@ -57,6 +61,8 @@ class _Service:
     sku: str
     location: str
     etag: str
+    # A twin instance is prepared as the rollout needs it (system-assigned identity on); a test turns it off.
+    identity: str = "SystemAssigned"
     backends: dict[str, _Entity] = field(default_factory=dict)
     apis: dict[str, _Entity] = field(default_factory=dict)
     policies: dict[str, _Entity] = field(default_factory=dict)  # keyed by api id (lower)
@@ -67,6 +73,27 @@ class _Service:
             f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
             f"/providers/{SERVICE_TYPE}/{self.name}"
         )
+
+    @property
+    def principal_id(self) -> str:
+        """The system-assigned identity's object id: stable per instance, as Azure keeps it while enabled."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, self.id.lower()))
+
+    def identity_body(self) -> dict[str, Any] | None:
+        # As ApiManagementService_Get answers (ApiManagementServiceGetServiceHavingMsi.json): no identity key
+        # when there is none; principalId/tenantId for the system-assigned one; userAssignedIdentities by id.
+        if self.identity == "None":
+            return None
+        body: dict[str, Any] = {"type": self.identity}
+        if "SystemAssigned" in self.identity:
+            body.update({"principalId": self.principal_id, "tenantId": TWIN_TENANT_ID})
+        if "UserAssigned" in self.identity:
+            uami = (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+                    f"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{self.name}-identity")
+            body["userAssignedIdentities"] = {uami: {
+                "principalId": str(uuid.uuid5(uuid.NAMESPACE_URL, uami.lower())),
+                "clientId": str(uuid.uuid5(uuid.NAMESPACE_DNS, uami.lower()))}}
+        return body
 
     @property
     def scope(self) -> ServiceScope:
@@ -90,6 +117,7 @@ class _Service:
                 "platformVersion": "stv2",
                 "virtualNetworkType": "None",
             },
+            **({"identity": identity} if (identity := self.identity_body()) is not None else {}),
         }
 
 
@@ -137,20 +165,26 @@ class ApimState:
     # -- services ---------------------------------------------------------------------------------------------
 
     def create_service(
-        self, subscription_id: str, resource_group: str, name: str, sku: str = "Developer", *, location: str = "eastus"
+        self, subscription_id: str, resource_group: str, name: str, sku: str = "Developer", *, location: str = "eastus",
+        identity: str | None = None,
     ) -> None:
-        """Create (or re-sku) a service. ValueError names a bad sku."""
+        """Create (or re-sku) a service; identity None keeps the one it has (SystemAssigned for a new one).
+        ValueError names a bad sku or identity type."""
         canonical = {s.lower(): s for s in SKUS}.get(sku.lower())
         if canonical is None:
             raise ValueError(f"sku {sku!r} is not an API Management tier; use one of {list(SKUS)}")
+        if identity is not None and identity not in IDENTITY_TYPES:
+            raise ValueError(f"identity {identity!r} is not a managed identity type; use one of {list(IDENTITY_TYPES)}")
         key = (subscription_id.lower(), resource_group.lower(), name.lower())
         existing = self._services.get(key)
         if existing is not None:
             existing.sku = canonical
             existing.location = location
+            existing.identity = identity or existing.identity
             existing.etag = self._next_etag()
             return
-        self._services[key] = _Service(subscription_id, resource_group, name, canonical, location, self._next_etag())
+        self._services[key] = _Service(subscription_id, resource_group, name, canonical, location, self._next_etag(),
+                                       identity or "SystemAssigned")
 
     def has_service(self, subscription_id: str, resource_group: str, name: str) -> bool:
         return (subscription_id.lower(), resource_group.lower(), name.lower()) in self._services

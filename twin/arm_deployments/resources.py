@@ -59,6 +59,13 @@ class ResourceStore:
         self._items[resource.id.lower()] = stored
         return copy.deepcopy(stored), created
 
+    def put_body(self, resource_id: str, resource_type: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Store a resource that no deployment made (the twin's control API seeds one), as a GET returns it."""
+        stored = {"id": resource_id, "name": resource_id.rstrip("/").rsplit("/", 1)[-1], "type": resource_type,
+                  **copy.deepcopy(body)}
+        self._items[resource_id.lower()] = stored
+        return copy.deepcopy(stored)
+
     def delete(self, resource_id: str) -> list[str]:
         """Delete the resource with its children and the extension resources scoped to it; the ids deleted."""
         doomed = [key for key in self._items if key == resource_id.lower() or is_ancestor(resource_id, key)]
