@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     from breakerpanel import app_cli, watch_cli
 
     watch_cli.add_parser(commands)
+    from breakerpanel.report import cli as report_cli
+
+    report_cli.add_parser(commands)
     app_cli.add_parsers(commands)
 
     demo = commands.add_parser("demo", help="the product end to end on the local twin")
