@@ -8,7 +8,6 @@ script on PATH that answers `az account get-access-token` as the Azure CLI does 
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import ssl
@@ -27,6 +26,7 @@ import function_app
 from breakerpanel import cli
 from breakerpanel.localrun import LocalDurableHost
 from breakerpanel.localrun.taskhub import LocalTaskHub
+from tests import rollout_inputs as inputs
 from tests.app_client.app_server import AppServer, principal
 
 SUB = "00000000-0000-0000-0000-0000000000cc"
@@ -42,13 +42,8 @@ USERS = {  # token → who Entra says it is, with the app roles it carries
     "token-ivy": principal("ivy@contoso.com", "55555555-5555-5555-5555-555555555555", "Rollout.Approve"),
     "token-eve": principal("eve@contoso.com", "33333333-3333-3333-3333-333333333333", "Rollout.Deploy"),
 }
-BACKENDS = [
-    {"name": "aoai-eastus", "url": "https://aoai-eastus.openai.azure.com/openai", "priority": 1, "weight": 50},
-    {"name": "aoai-sweden", "url": "https://aoai-sweden.openai.azure.com/openai", "priority": 2, "weight": 100},
-]
-BREAKER = {"name": "openai-breaker", "failureCount": 3, "interval": "PT1M",
-           "statusCodeRanges": [{"min": 429, "max": 429}, {"min": 500, "max": 599}], "tripDuration": "PT1M",
-           "acceptRetryAfter": False}
+# two members, one per priority: enough for a pool, fewer to deploy
+BACKENDS = [inputs.BACKENDS[0], inputs.BACKENDS[2]]
 
 # What `az account get-access-token --output json --resource R` prints (Azure CLI 2.x), for whoever
 # FAKE_AZ_USER names; without one it fails as a signed-out Azure CLI does.
@@ -68,15 +63,8 @@ print(json.dumps({{"accessToken": token, "expiresOn": time.strftime("%Y-%m-%d %H
 
 
 def rollout_request(*apims: str, approval: str = "none") -> dict[str, Any]:
-    return {
-        "targets": [{"subscriptionId": SUB, "resourceGroup": GROUP, "apimName": apim, "wave": 1}
-                    for apim in apims or APIMS[:1]],
-        "backends": copy.deepcopy(BACKENDS),
-        "breakerRule": dict(BREAKER),
-        "poolName": "aoai-pool",
-        "approval": approval,
-        "rollbackOnFailure": True,
-    }
+    return inputs.rollout_request([inputs.target(SUB, GROUP, apim) for apim in apims or APIMS[:1]],
+                                  approval=approval, backends=BACKENDS)
 
 
 @dataclass

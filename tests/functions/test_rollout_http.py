@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import copy
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from azure.durable_functions.models.utils import http_utils
 import function_app
 from breakerpanel.localrun import LocalDurableHost
 from breakerpanel.localrun.taskhub import LocalTaskHub
+from tests import rollout_inputs as inputs
 
 SUB = "00000000-0000-0000-0000-0000000000bb"
 GROUP = "rg-gw"
@@ -33,35 +33,15 @@ T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 BASE = "https://breakerpanel-app.azurewebsites.net"
 # Long enough for every poll timer, short of the default approval timeout (P1D): the gate stays open.
 HORIZON = timedelta(hours=1)
-BACKENDS = [
-    {"name": "aoai-eastus", "url": "https://aoai-eastus.openai.azure.com/openai", "priority": 1, "weight": 50},
-    {"name": "aoai-westus", "url": "https://aoai-westus.openai.azure.com/openai", "priority": 1, "weight": 50},
-    {"name": "aoai-sweden", "url": "https://aoai-sweden.openai.azure.com/openai", "priority": 2, "weight": 100},
-]
-BREAKER = {
-    "name": "openai-breaker",
-    "failureCount": 3,
-    "interval": "PT1M",
-    "statusCodeRanges": [{"min": 429, "max": 429}, {"min": 500, "max": 599}],
-    "tripDuration": "PT1M",
-    "acceptRetryAfter": False,
-}
 APIMS = ("apim-one", "apim-two", "apim-three")
 
 
 def target(apim: str, wave: int = 1) -> dict[str, Any]:
-    return {"subscriptionId": SUB, "resourceGroup": GROUP, "apimName": apim, "wave": wave}
+    return inputs.target(SUB, GROUP, apim, wave)
 
 
 def rollout_request(*targets: dict[str, Any], approval: str = "none") -> dict[str, Any]:
-    return {
-        "targets": list(targets) or [target("apim-one")],
-        "backends": copy.deepcopy(BACKENDS),
-        "breakerRule": dict(BREAKER),
-        "poolName": "aoai-pool",
-        "approval": approval,
-        "rollbackOnFailure": True,
-    }
+    return inputs.rollout_request(list(targets) or [target("apim-one")], approval=approval)
 
 
 OIDS = {"ada": "11111111-1111-1111-1111-111111111111", "grace": "22222222-2222-2222-2222-222222222222",

@@ -35,18 +35,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tests import rollout_inputs as inputs
+from tests.rollout_inputs import BACKENDS
+
 SUB = "00000000-0000-0000-0000-0000000000cc"
 GROUP = "rg-gw"
 APIM = "apim-one"
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-BREAKER = {"name": "openai-breaker", "failureCount": 3, "interval": "PT1M",
-           "statusCodeRanges": [{"min": 429, "max": 429}, {"min": 500, "max": 599}], "tripDuration": "PT1M",
-           "acceptRetryAfter": False}
-BACKENDS = [
-    {"name": "aoai-eastus", "url": "https://aoai-eastus.openai.azure.com/openai", "priority": 1, "weight": 50},
-    {"name": "aoai-westus", "url": "https://aoai-westus.openai.azure.com/openai", "priority": 1, "weight": 50},
-    {"name": "aoai-sweden", "url": "https://aoai-sweden.openai.azure.com/openai", "priority": 2, "weight": 100},
-]
 READ_TIMEOUT = 1.0  # the clients' read timeout in this run; the "read timeout" fault answers after 1.5 s
 
 # Columns: label -> fault rule fields (route and skip are added per row).
@@ -85,9 +80,7 @@ ROWS: list[tuple[str, str, str, str, int]] = [
 
 
 def _request(**changes: Any) -> dict[str, Any]:
-    body = {"targets": [{"subscriptionId": SUB, "resourceGroup": GROUP, "apimName": APIM, "wave": 1}],
-            "backends": copy.deepcopy(BACKENDS), "breakerRule": dict(BREAKER), "poolName": "aoai-pool",
-            "approval": "none", "rollbackOnFailure": True}
+    body = inputs.rollout_request([inputs.target(SUB, GROUP, APIM)])
     body.update(changes)
     return body
 
