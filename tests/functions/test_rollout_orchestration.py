@@ -981,6 +981,28 @@ def test_an_upgrade_mid_rollout_does_not_change_what_it_deploys(
     assert [p["params"]["name"] for p in deployment_puts(twin)] == [planned]
 
 
+def test_an_upgrade_mid_rollout_does_not_change_its_admission_nor_the_question_its_approver_answered(
+    rollouts: Rollouts, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import breakerpanel.core.rollout_flow as flow
+    from breakerpanel.core.model import Problem
+
+    instance_id = rollouts.start(request(approval="required"))
+    status = rollouts.run(instance_id, horizon=timedelta(minutes=30))
+    assert status["customStatus"]["phase"] == "awaitingApproval"
+
+    # The app is upgraded while the rollout waits: the new validator refuses this input, and the new gate
+    # digests what-if differently. Every replay from now on runs the new code.
+    monkeypatch.setattr(flow, "admit", lambda spec, policy: [Problem("request", "refused by newer rules", "none")])
+    monkeypatch.setattr(flow, "what_if_digest", lambda what_ifs: "sha256:upgraded-digest")
+    rollouts.answer(instance_id, True)  # the digest the approver was shown
+    status = rollouts.run(instance_id)
+
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"]["status"] == "succeeded", render_summary(status["output"])
+    assert len(deployment_puts(twin)) == 1
+
+
 def test_the_what_if_result_is_summarised_before_it_enters_history(rollouts: Rollouts) -> None:
     status = rollouts.run(rollouts.start(request()))
     assert status["output"]["status"] == "succeeded"
