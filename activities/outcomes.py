@@ -32,7 +32,9 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
+from breakerpanel.core.endpoints import unreachable_fix
 from breakerpanel.core.retry import classify_failure, failure_fix
+from breakerpanel.settings import SettingsError, load_settings
 
 Outcome = dict[str, Any]
 _log = logging.getLogger(__name__)
@@ -78,6 +80,14 @@ def _classified(status: int | None, error: dict[str, Any], retry_after: str | No
     return outcome
 
 
+def _endpoint_settings() -> dict[str, str]:
+    try:
+        settings = load_settings()
+    except SettingsError:
+        return {}
+    return {"BREAKERPANEL_ARM_ENDPOINT": settings.arm_endpoint, "BREAKERPANEL_LOGS_ENDPOINT": settings.logs_endpoint}
+
+
 def failure(exc: BaseException) -> Outcome:
     status = getattr(exc, "status_code", None) if isinstance(exc, HttpResponseError) else None
     if isinstance(exc, ClientAuthenticationError) and status is None:
@@ -93,8 +103,13 @@ def failure(exc: BaseException) -> Outcome:
     if isinstance(exc, HttpResponseError) and status is not None and not isinstance(exc, IncompleteReadError):
         retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
         return _classified(status, _error_envelope(exc), retry_after)
-    if isinstance(exc, (HttpResponseError, ServiceRequestError, ServiceResponseError)):
-        # Connection refused, reset, timed out or broken mid-response: nothing usable came back.
+    if isinstance(exc, ServiceRequestError):
+        # No connection at all (refused, DNS): still transient, but name the setting that points there.
+        outcome = _classified(None, {"code": type(exc).__name__, "message": _first_line(exc)}, None)
+        outcome["fix"] = unreachable_fix(str(exc), _endpoint_settings())
+        return outcome
+    if isinstance(exc, (HttpResponseError, ServiceResponseError)):
+        # Reset, timed out or broken mid-response: nothing usable came back.
         return _classified(None, {"code": type(exc).__name__, "message": _first_line(exc)}, None)
     if isinstance(exc, _UNREADABLE):
         # A body that parsed but is not what the API documents (a field missing, a list for an object).

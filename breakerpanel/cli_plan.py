@@ -68,9 +68,10 @@ def _detail(change: dict[str, Any]) -> Text:
     return text
 
 
-def render(report: dict[str, Any], request_path: str, out: Any) -> None:
+def render(report: dict[str, Any], request_path: str, arm_endpoint: str, out: Any) -> None:
     console = console_for(out)
     console.print(Text(f"plan for {request_path} (nothing is deployed)", style="bold"))
+    console.print(Text(f"ARM: {arm_endpoint} (BREAKERPANEL_ARM_ENDPOINT)", style="dim"))
     for wave in report["waves"]:
         for target in wave["targets"]:
             t = target["target"]
@@ -82,9 +83,15 @@ def render(report: dict[str, Any], request_path: str, out: Any) -> None:
                 status = f" (HTTP {failure['httpStatus']})" if failure.get("httpStatus") else ""
                 console.print(Text(f"  {failure['stage']} failed: {failure['code']}{status}: {failure['message']}",
                                    style="red"))
+                for problem in failure.get("problems") or []:
+                    console.print(Text(f"  {problem['field']}: {problem['problem']}", style="red"))
+                    console.print(Text(f"    fix: {problem['fix']}"))
                 if failure.get("fix"):
                     console.print(Text(f"  fix: {failure['fix']}"))
                 continue
+            for warning in target.get("warnings") or []:
+                console.print(Text(f"  warning: {warning['field']}: {warning['problem']} — fix: {warning['fix']}",
+                                   style="yellow"))
             counts = target.get("counts") or {}
             head = ", ".join(f"{counts[k]} {w}" for k, w in (("Create", "created"), ("Modify", "modified"),
                                                               ("Delete", "deleted"), ("NoChange", "unchanged"))
@@ -98,6 +105,10 @@ def render(report: dict[str, Any], request_path: str, out: Any) -> None:
                     table.add_row(Text(change["change"], style=_CHANGE_STYLE.get(change["change"], "")),
                                   change["kind"], change["name"], _detail(change))
                 console.print(table)
+        if any(target.get("failure") for target in wave["targets"]):
+            console.print(Text(f"wave {wave['wave']}: the preflight did not complete, so nothing is planned",
+                               style="red"))
+            continue
         verdict = "approval needed" if wave["approvalNeeded"] else "no approval needed"
         reason = f": {wave['reason']}" if wave["reason"] else ""
         console.print(Text(f"wave {wave['wave']}: {verdict}{reason}",
@@ -106,7 +117,7 @@ def render(report: dict[str, Any], request_path: str, out: Any) -> None:
     console.print()
     console.print({report_.NOTHING_DESTRUCTIVE: "nothing destructive: deploy would not stop for approval",
                    report_.APPROVAL_NEEDED: f"deploy would wait for approval (approval: {report['approval']})",
-                   report_.BAD_INPUT: "ARM refused the request: fix it before deploying",
+                   report_.BAD_INPUT: "the target or the request must be fixed before deploying",
                    report_.NOT_PLANNED: "the preflight could not complete: nothing can be said about the changes",
                    }[code], markup=False)
 
@@ -121,9 +132,10 @@ def run(args: argparse.Namespace) -> int:
     request = checked.check.request.to_dict() if checked.check.request is not None else {}
     report = report_.plan_report(plan, results, datetime.now(UTC), request)
     if args.json:
-        print_json({"request": str(checked.path), **report}, sys.stdout)
+        print_json({"request": str(checked.path), "armEndpoint": checked.settings.arm_endpoint, **report},
+                   sys.stdout)
     else:
-        render(report, str(checked.path), sys.stdout)
+        render(report, str(checked.path), checked.settings.arm_endpoint, sys.stdout)
     return int(report["exitCode"])
 
 

@@ -35,6 +35,7 @@ class ProgressPrinter:
         self._started = time.monotonic()
         self._seen: dict[str, str] = {}
         self._child_clock: dict[str, timedelta] = {}
+        self._waiting_on_child: set[str] = set()
 
     def __call__(self, step: Step) -> None:
         if step.name == ROLLOUT and isinstance(step.custom_status, dict):
@@ -67,13 +68,20 @@ class ProgressPrinter:
             self._line(step, Text(f"  {name}: {phase}{state}", style=_PHASE_STYLE.get(phase, "")))
 
     def _child(self, step: Step) -> None:
+        # Child ids end in -w<wave>-t<n>-<role> (rollout_flow.child_id); a deploy's pollers share its prefix.
+        prefix = step.instance_id.rpartition("-")[0]
+        if step.name == "deployment_poller":
+            self._waiting_on_child.add(prefix)
         # A continue-as-new restarts a poller's clock at its new execution; a backwards step is that, not a wait.
         before = self._child_clock.get(step.instance_id)
         self._child_clock[step.instance_id] = step.virtual_elapsed
+        if step.name == "target_deploy" and prefix in self._waiting_on_child:
+            # Its clock moved while its poller ran: that was the poller's wait, already shown.
+            self._waiting_on_child.discard(prefix)
+            return
         if before is None or step.virtual_elapsed <= before:
             return
         waited = (step.virtual_elapsed - before).total_seconds()
-        # Child ids end in -w<wave>-t<n>-<role> (rollout_flow.child_id).
         label = "-".join(step.instance_id.split("-")[-3:])
         reason = "poll interval or Retry-After" if step.name == "deployment_poller" else "Retry-After or backoff"
         self._line(step, Text(f"    {label}: waited {waited:g} s on a durable timer ({reason})", style="dim"))

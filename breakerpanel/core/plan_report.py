@@ -49,7 +49,10 @@ def _failure(stage: str, outcome: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _bad_input(failure: Mapping[str, Any]) -> bool:
-    """ARM refused the template or parameters (a 4xx other than auth and throttling): the request is wrong."""
+    """The target lacks what a template cannot fix, or ARM refused the template or parameters (a 4xx other than
+    auth and throttling): the request or its target is wrong, not Azure's answer."""
+    if failure.get("stage") == "prerequisites":
+        return True
     status = failure.get("httpStatus")
     return failure.get("stage") == "validate" and isinstance(status, int) and 400 <= status < 500 \
         and status not in (401, 403, 408, 429)
@@ -71,7 +74,14 @@ def plan_report(plan: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]
             state = progress["targets"][job["key"]]
             entry: dict[str, Any] = {"target": job["call"]["target"], "deploymentName": job["call"]["deploymentName"]}
             validated, what_if = preflight.get("validate") or {}, preflight.get("whatIf") or {}
-            if validated.get("outcome") != "ok":
+            failed = state.get("failure") if state.get("phase") == "failed" else None
+            if state.get("warnings"):
+                entry["warnings"] = list(state["warnings"])
+            if isinstance(failed, Mapping) and failed.get("stage") == "prerequisites":
+                entry["failure"] = {"stage": "prerequisites", "code": "PrerequisiteMissing",
+                                    "message": str(failed.get("error") or ""), "httpStatus": None,
+                                    "problems": list(failed.get("problems") or [])}
+            elif validated.get("outcome") != "ok":
                 entry["failure"] = _failure("validate", validated)
             elif what_if.get("outcome") != "ok":
                 entry["failure"] = _failure("whatIf", what_if)

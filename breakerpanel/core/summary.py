@@ -268,9 +268,15 @@ def _diagnosis_lines(diagnoses: list[Mapping[str, object]], indent: str) -> list
         if cause and cause != "unrecognized":
             lines.append(f"{indent}  cause: {_s(cause)}")
         lines.append(f"{indent}  error: {_s(d.get('code') or '?')}: {_s(d.get('message'))}")
-        lines.append(f"{indent}  fix: {_s(d.get('fix'))}")
-        if str(d.get("fix") or "") == "see raw error" and d.get("raw") is not None:
+        if str(d.get("fix") or "") != "see raw error":
+            lines.append(f"{indent}  fix: {_s(d.get('fix'))}")
+        elif d.get("raw") is not None:
+            lines.append(f"{indent}  fix: see the raw error below")
             lines.append(f"{indent}  raw error: {_raw(d.get('raw'))}")
+        else:
+            # Nothing more than the code and message came back: say so instead of pointing at nothing.
+            lines.append(f"{indent}  fix: not one breakerpanel recognises; the error above is all Azure returned "
+                         "(quote its tracking id to Azure support)")
         if d.get("trackingId"):
             lines.append(f"{indent}  tracking id: {_s(d.get('trackingId'))}")
     return lines
@@ -296,8 +302,8 @@ def _difference_lines(result: Mapping[str, object]) -> list[str]:
         lines = [f"  verify: {len(differences)} difference(s) between the request and APIM"]
     for d in differences:
         field = f" {_s(d.get('field'))}" if d.get("field") else ""
-        lines.append(
-            f"    {_s(d.get('backend'))}{field}: {_s(d.get('problem'))} "
-            f"(expected {_s(d.get('expected'))}, found {_s(d.get('actual'))})"
-        )
+        # A difference that compares nothing (the backends could not be read) has no values to show.
+        compared = (f" (expected {_s(d.get('expected'))}, found {_s(d.get('actual'))})"
+                    if d.get("expected") is not None or d.get("actual") is not None else "")
+        lines.append(f"    {_s(d.get('backend'))}{field}: {_s(d.get('problem'))}{compared}")
     return lines

@@ -204,7 +204,7 @@ def test_an_unrecognised_error_prints_its_raw_code_status_and_message() -> None:
     text = "\n".join(render_target({"outcome": "failed", "error": error, "diagnoses": diagnoses}))
 
     assert "error: SomethingNew (HTTP 418): a message nobody catalogued" in text
-    assert "fix: see raw error" in text
+    assert "fix: see the raw error below" in text
     assert "raw error: " in text and '"code":"SomethingNew"' in text
 
 
