@@ -11,54 +11,25 @@ evaluation that no longer meets it.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from breakerpanel.core.durations import parse_duration
+from breakerpanel.alert_rules import Rule, firing, infra_rules
 from breakerpanel.watchdog.replay import PERIOD, Replay, environment, replay
 
 ROOT = Path(__file__).resolve().parents[2]
-MONITORING = ROOT / "infra/app/modules/monitoring.bicep"
 WORKBOOK = ROOT / "infra/app/workbook.json"
 START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    query: str
-    window: timedelta
-    threshold: float
-    dimensions: tuple[str, ...]
-    auto_mitigate: bool
-
-
 def alert_rules() -> dict[str, Rule]:
-    """Every scheduled query rule of monitoring.bicep, with the KQL file it loads."""
-    text = MONITORING.read_text()
-    rules = {}
-    blocks = re.split(r"\nresource \w+ 'Microsoft\.Insights/scheduledQueryRules@[^']+' = \{", text)[1:]
-    for block in blocks:
-        block = block.split("\n}\n", 1)[0]
-        name = re.search(r"name: '\$\{appInsightsName\}-([a-z-]+)'", block)
-        file = re.search(r"query: loadTextContent\('\.\./alerts/([\w.-]+)'\)", block)
-        assert name and file, f"a rule without a name or a loadTextContent query: {block[:200]}"
-        window = re.search(r"windowSize: '([A-Z0-9]+)'", block)
-        threshold = re.search(r"threshold: ([0-9.]+)", block)
-        assert window and threshold and "timeAggregation: 'Count'" in block and "operator: 'GreaterThan'" in block
-        rules[name.group(1)] = Rule(
-            name.group(1), (ROOT / "infra/app/alerts" / file.group(1)).read_text(),
-            timedelta(seconds=parse_duration(window.group(1))), float(threshold.group(1)),
-            tuple(re.findall(r"name: '(\w+)'\n\s+operator: 'Include'", block)),
-            "autoMitigate: true" in block)
-    return rules
+    """Every scheduled query rule of monitoring.bicep, with the KQL file it loads (the product's reader)."""
+    return infra_rules()
 
 
 def workbook_queries() -> dict[str, dict[str, Any]]:
@@ -81,13 +52,7 @@ def _window(end: datetime, size: timedelta) -> str:
 def fires(twin: Any, rule: Rule, at: datetime) -> list[dict[str, Any]]:
     """The dimension combinations the rule fires for when evaluated at `at` (empty: silent or resolved)."""
     twin.logs.set_now(at)
-    rows = _rows(twin.app_insights.query(rule.query, _window(at, rule.window)))
-    counts: dict[tuple[Any, ...], int] = {}
-    for row in rows:
-        assert all(d in row for d in rule.dimensions), f"{rule.name}: the query lacks a dimension column"
-        key = tuple(row[d] for d in rule.dimensions)
-        counts[key] = counts.get(key, 0) + 1
-    return [dict(zip(rule.dimensions, key, strict=True)) for key, n in counts.items() if n > rule.threshold]
+    return firing(rule, _rows(twin.app_insights.query(rule.query, _window(at, rule.window))))
 
 
 def _replay(twin_server: Any, tmp_path: Path, scenario: str) -> Replay:
@@ -231,3 +196,31 @@ def test_the_language_service_catches_what_the_twin_would_not_notice() -> None:
     found = kusto_errors({"unknown column": "customEvents | project customDimension",
                           "bad function": "customEvents | summarize countiff(name == 'x')"})
     assert all(found.values()), found
+
+
+# ---- the product's rule reader: what it refuses, and the query API path the demo evaluates through --------
+
+def test_a_rule_the_reader_cannot_follow_is_named() -> None:
+    from breakerpanel.alert_rules import RuleFileError, parse_rules
+
+    bicep = ("\nresource broken 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {\n"
+             "  name: '${appInsightsName}-half-a-rule'\n  properties: {\n    windowSize: 'PT5M'\n  }\n}\n")
+    with pytest.raises(RuleFileError, match="half-a-rule"):
+        parse_rules(bicep, lambda name: "")
+
+
+@pytest.mark.twin
+def test_a_rule_evaluated_through_the_query_api_fires_as_the_twin_query_does(twin_server: Any,
+                                                                              tmp_path: Path) -> None:
+    from breakerpanel.alert_rules import evaluate
+    from breakerpanel.settings import load_settings
+    from twin.app_insights.state import DEFAULT_COMPONENT
+
+    rule = alert_rules()["breaker-stuck"]
+    result = _replay(twin_server, tmp_path, "region-down")
+    (opened_at, incident), = result.changes("opened")
+    at = opened_at + PERIOD
+    direct = fires(twin_server.twin, rule, at)
+    with environment(twin_server.environment()):
+        through_api, found = evaluate(load_settings(), DEFAULT_COMPONENT, rule, at)
+    assert found is None and through_api == direct and direct[0]["incidentKey"] == incident["key"]
