@@ -3,9 +3,10 @@
 `LocalDurableHost` drives the orchestrators a `DFApp` registers through the real replay engine of
 azure-functions-durable, offline: it builds the history the Durable extension would, calls the
 registered orchestrator function with the extension's context JSON at every step (so every step is a
-full replay), executes the actions it returns (activities in-process, timers on a virtual clock,
-sub-orchestrations, external events, continue-as-new) and records replay metrics. It is a
-history-feeding driver, not a second orchestration engine.
+full replay), executes the actions it returns (activities in-process, timers on a simulated clock or,
+with `real_time=True`, on the wall clock; sub-orchestrations, external events, continue-as-new) and records
+replay metrics. It is a history-feeding driver, not a second orchestration engine. The SDK's *_with_retry
+calls are refused by name: the app retries with activities and durable timers of its own.
 
     host = LocalDurableHost(app)
     instance_id = host.start("rollout_orchestrator", request, instance_id="target-1")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,18 +88,8 @@ class Instance:
             )
         ]
 
-    def bump(self, **changes: float) -> None:
-        m = self.metrics
-        self.metrics = replace(
-            m,
-            orchestrator_invocations=m.orchestrator_invocations + int(changes.get("orchestrator_invocations", 0)),
-            history_events_replayed=m.history_events_replayed + int(changes.get("history_events_replayed", 0)),
-            orchestrator_cpu_seconds=m.orchestrator_cpu_seconds + changes.get("orchestrator_cpu_seconds", 0.0),
-            max_history_length=max(m.max_history_length, int(changes.get("max_history_length", 0))),
-            activity_executions=m.activity_executions + int(changes.get("activity_executions", 0)),
-            timers_fired=m.timers_fired + int(changes.get("timers_fired", 0)),
-            continue_as_new_count=m.continue_as_new_count + int(changes.get("continue_as_new_count", 0)),
-        )
+    def bump(self, **changes: Any) -> None:
+        self.metrics = self.metrics + ReplayMetrics(**changes)
 
 
 def status_of(instance: Instance, *, show_history: bool = False) -> dict[str, Any]:

@@ -15,7 +15,7 @@ class Step:
     name: str
     runtime_status: str
     custom_status: Any
-    virtual_elapsed: timedelta  # virtual time since the instance was created
+    virtual_elapsed: timedelta  # the host's clock since the instance was created (simulated, or wall time)
     invocation: int  # 1-based count of this instance's orchestrator invocations
 
 
@@ -55,4 +55,4 @@ class ActivityExecution:
     recorded: bool
     failed: bool
     error: str | None
-    virtual_time: datetime
+    virtual_time: datetime  # the host's clock when it ran (simulated, or wall time)
