@@ -11,10 +11,12 @@ NODE_STAMP := node_modules/.installed
 
 .PHONY: demo test lint bench twin reliability clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+# `pip install -e .` puts the `breakerpanel` command in .venv/bin (pyproject.toml), usable from any directory.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -e .
 	touch $(STAMP)
 
 $(CHECKOV_STAMP):

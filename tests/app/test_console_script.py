@@ -1,0 +1,101 @@
+"""The installed `breakerpanel` command (pyproject.toml's console script, `pip install -e .` in `make`):
+it works from any directory, and the README's newcomer path — `breakerpanel twin` in one shell, the printed
+exports and `deploy --request examples/rollout-request.json` in another — runs verbatim."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = Path(sys.executable).parent / "breakerpanel"
+SUB = "00000000-0000-0000-0000-0000000000e1"
+TARGET = {"subscriptionId": SUB, "resourceGroup": "rg-script", "apimName": "apim-script"}
+
+
+def _clean_env(extra: dict[str, str]) -> dict[str, str]:
+    """No PYTHONPATH and no breakerpanel settings from this process: only what the installed package brings."""
+    keep = {k: v for k, v in os.environ.items()
+            if k != "PYTHONPATH" and not k.startswith(("BREAKERPANEL_", "REQUESTS_CA_BUNDLE"))}
+    return {**keep, **extra}
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    if not SCRIPT.exists():
+        pytest.fail(f"{SCRIPT} is missing: install the package with `{sys.executable} -m pip install -e .` "
+                    "(make does)", pytrace=False)
+    return subprocess.run([str(SCRIPT), *args], cwd=cwd, env=_clean_env(env), capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_help_works_from_any_directory(tmp_path: Path) -> None:
+    result = _run(["--help"], tmp_path, {})
+
+    assert result.returncode == 0, result.stderr
+    assert "usage: breakerpanel" in result.stdout
+    for command in ("twin", "plan", "deploy", "watch", "demo"):
+        assert command in result.stdout
+
+
+def test_plan_from_another_directory_against_the_twin(tmp_path: Path, twin: Any, twin_server: Any) -> None:
+    twin.apim.create_service(SUB, "rg-script", "apim-script")
+    body = json.loads((ROOT / "examples" / "rollout-request.json").read_text())
+    body["targets"] = [{**TARGET, "wave": 1}]
+    (tmp_path / "request.json").write_text(json.dumps(body))
+    env = {**twin_server.environment(), "BREAKERPANEL_TARGETS": json.dumps([TARGET])}
+
+    result = _run(["plan", "--request", "request.json"], tmp_path, env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"plan for {tmp_path / 'request.json'} (nothing is deployed)" in result.stdout  # absolute
+    assert twin.captured("arm.deployments.put") == []
+
+
+@pytest.fixture
+def twin_process(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """`breakerpanel twin` started as the README says, from a directory of its own; yields what it exported."""
+    if not SCRIPT.exists():
+        pytest.fail(f"{SCRIPT} is missing: run `{sys.executable} -m pip install -e .`", pytrace=False)
+    process = subprocess.Popen([str(SCRIPT), "twin", "--state-dir", "state"], cwd=tmp_path, env=_clean_env({}),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    exports: dict[str, str] = {}
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if line.strip().startswith("export "):
+                name, _, value = shlex.split(line.strip())[1].partition("=")
+                exports[name] = value
+            if line.startswith("control API"):
+                break
+        assert exports, "".join(lines)
+        yield exports
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_the_readme_newcomer_path_deploys_the_example_verbatim(twin_process: dict[str, str], tmp_path: Path) -> None:
+    assert Path(twin_process["REQUESTS_CA_BUNDLE"]) == tmp_path / "state" / "ca.pem"  # printed absolute
+    example = json.loads((ROOT / "examples" / "rollout-request.json").read_text())["targets"][0]
+    assert json.loads(twin_process["BREAKERPANEL_TARGETS"]) == [
+        {k: example[k] for k in ("subscriptionId", "resourceGroup", "apimName")}]
+
+    # The rollout's lock store goes to the temporary directory, not the checkout's .breakerpanel/.
+    env = {**twin_process, "BREAKERPANEL_STATE_DIR": str(tmp_path / "store")}
+    result = _run(["deploy", "--request", "examples/rollout-request.json"], ROOT, env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{example['apimName']}: verified (Succeeded)" in result.stdout
+    assert "SUCCEEDED" in result.stdout
