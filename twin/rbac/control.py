@@ -46,9 +46,13 @@ def parse_infra(spec: object) -> AppInfra:
     if not isinstance(targets, list) or not all(isinstance(t, dict) and needed <= set(t) for t in targets):
         raise _bad("'infra.targets' must be the targets parameter: [{subscriptionId, resourceGroup, apimName, "
                    "logAnalyticsWorkspaceId?}]")
-    for name in ("principalId", "appWorkspaceId", "appInsightsId", "storageId"):
-        if not isinstance(spec[name], str) or not spec[name]:
-            raise _bad(f"'infra.{name}' must be a non-empty string (an object id or a resource id)")
+    if not isinstance(spec["principalId"], str) or not spec["principalId"]:
+        raise _bad("'infra.principalId' must be the identity's object id")
+    for name in ("appWorkspaceId", "appInsightsId", "storageId"):
+        parts = spec[name].strip("/").split("/") if isinstance(spec[name], str) else []
+        if len(parts) < 8 or parts[0].lower() != "subscriptions" or parts[2].lower() != "resourcegroups":
+            raise _bad(f"'infra.{name}' must be a resource id: /subscriptions/<id>/resourceGroups/<group>/providers/"
+                       "<namespace>/<type>/<name>")
     return AppInfra(spec["principalId"], targets, spec["appWorkspaceId"], spec["appInsightsId"], spec["storageId"])
 
 
