@@ -10,8 +10,10 @@ The runner must then honour the 429's Retry-After and the poll interval on the w
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import socket
 import ssl
 import threading
 import time
@@ -80,6 +82,9 @@ class _ArmImpostor(ThreadingHTTPServer):
 
     daemon_threads = True
     tunnels: list[str]
+    # Every TLS connection handed out, closed at teardown: one left open to interpreter exit can make
+    # OpenSSL's teardown abort the process.
+    connections: list[ssl.SSLSocket]
     leaf_context: ssl.SSLContext
     twin_port: int
     twin_context: ssl.SSLContext
@@ -95,6 +100,7 @@ class _ImpostorHandler(BaseHTTPRequestHandler):
         self.end_headers()
         # From here on this connection is TLS to "management.azure.com"; the handler keeps reading requests.
         self.connection = self.server.leaf_context.wrap_socket(self.connection, server_side=True)
+        self.server.connections.append(self.connection)
         self.rfile = self.connection.makefile("rb")
         self.wfile = self.connection.makefile("wb")
         self.close_connection = False
@@ -131,6 +137,7 @@ def arm_impostor(twin_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     leaf = ca.issue_cert("management.azure.com")
     server = _ArmImpostor(("127.0.0.1", 0), _ImpostorHandler)
     server.tunnels = []
+    server.connections = []
     server.leaf_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     leaf.configure_cert(server.leaf_context)
     server.twin_port = int(twin_server.url.rsplit(":", 1)[1])
@@ -146,6 +153,10 @@ def arm_impostor(twin_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca_file))
     yield server
     server.shutdown()
+    for connection in server.connections:
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_RDWR)
+        connection.close()
     server.server_close()
     thread.join(timeout=5)
 
