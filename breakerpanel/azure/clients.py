@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenCredential
+from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.mgmt.apimanagement import ApiManagementClient
 from azure.mgmt.authorization import AuthorizationManagementClient
@@ -48,6 +49,48 @@ class StaticTokenCredential:
         return AccessTokenInfo(self._token, self._expiry())
 
 
+class TokenUnavailableError(ClientAuthenticationError):
+    """The app's credential could not get a token: no HTTP status of its own, so it is never mistaken for
+    Azure answering the call (azure-identity attaches the identity endpoint's 400 to its errors)."""
+
+
+class AppCredential:
+    """The app's real credential, whose every failure to get a token is a TokenUnavailableError.
+
+    activities/outcomes.py classifies a ClientAuthenticationError without a status as "no token" (permanent,
+    fix: AZURE_CLIENT_ID) and one with a status as Azure's own 401; azure-identity's managed identity raises
+    the second kind for the identity endpoint's answer, which would read as ARM refusing the token.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def _failed(self, exc: Exception) -> TokenUnavailableError:
+        text = str(exc).strip().splitlines()
+        return TokenUnavailableError(message=f"{type(self.inner).__name__}: {text[0] if text else type(exc).__name__}")
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        try:
+            return self.inner.get_token(*scopes, **kwargs)
+        except Exception as exc:
+            raise self._failed(exc) from exc
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        try:
+            return self.inner.get_token_info(*scopes, options=options)
+        except Exception as exc:
+            raise self._failed(exc) from exc
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __enter__(self) -> AppCredential:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def credential(settings: Settings) -> TokenCredential:
     """The app's identity. `load_settings` has already refused a real credential for any endpoint that is not
     the configured cloud's own, so whatever this returns only ever reaches Azure (or, static, the twin)."""
@@ -57,13 +100,13 @@ def credential(settings: Settings) -> TokenCredential:
     if settings.managed_identity:
         # In Azure: the managed identity and nothing else, so a stray developer login or environment secret on
         # the host can never become the app's identity. client_id None means the system-assigned identity.
-        return ManagedIdentityCredential(client_id=settings.client_id)
+        return AppCredential(ManagedIdentityCredential(client_id=settings.client_id))
     # Local use (az login, VS Code, environment): never a browser window from a Functions host or the CLI.
-    return DefaultAzureCredential(
+    return AppCredential(DefaultAzureCredential(
         authority=settings.cloud.authority_host,
         exclude_interactive_browser_credential=True,
         managed_identity_client_id=settings.client_id,
-    )
+    ))
 
 
 # Where the Azure Monitor exporter sends envelopes when the connection string names no IngestionEndpoint

@@ -9,13 +9,7 @@ refuses it: nothing leaves the machine.
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from azure.core.exceptions import ServiceRequestError
@@ -29,98 +23,13 @@ from breakerpanel.azure.clients import (
     logs_client,
 )
 from breakerpanel.settings import CLOUDS, SettingsError, load_settings
-
-CLIENT_ID = "11111111-2222-3333-4444-555555555555"
-IDENTITY_HEADER = "local-identity-header"
-
-
-class _IdentityEndpoint(ThreadingHTTPServer):
-    requests: list[dict[str, str]]
-
-
-class _IdentityHandler(BaseHTTPRequestHandler):
-    server: _IdentityEndpoint
-
-    def do_GET(self) -> None:
-        query = {key: values[0] for key, values in parse_qs(urlsplit(self.path).query).items()}
-        query["header"] = self.headers.get("X-IDENTITY-HEADER", "")
-        self.server.requests.append(query)
-        body = json.dumps({"access_token": "mi-token", "expires_on": str(int(time.time()) + 3600),
-                           "resource": query.get("resource"), "token_type": "Bearer"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        return
-
-
-class _RefusingProxy:
-    """Answers every CONNECT with 403 after noting the host it was for."""
-
-    def __init__(self) -> None:
-        self.targets: list[str] = []
-        self._socket = socket.create_server(("127.0.0.1", 0))
-        self.port = self._socket.getsockname()[1]
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._socket.accept()
-            except OSError:
-                return
-            with conn:
-                first = conn.recv(4096).decode("latin-1").split("\r\n", 1)[0]
-                parts = first.split()
-                if len(parts) >= 2:
-                    self.targets.append(parts[1])
-                conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-
-    def close(self) -> None:
-        self._socket.close()
-
-
-@pytest.fixture
-def identity_endpoint() -> Iterator[_IdentityEndpoint]:
-    server = _IdentityEndpoint(("127.0.0.1", 0), _IdentityHandler)
-    server.requests = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[_RefusingProxy]:
-    refusing = _RefusingProxy()
-    for name in ("HTTPS_PROXY", "https_proxy"):
-        monkeypatch.setenv(name, f"http://127.0.0.1:{refusing.port}")
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, "127.0.0.1,localhost")
-    yield refusing
-    refusing.close()
-
-
-def _in_azure(monkeypatch: pytest.MonkeyPatch, endpoint: _IdentityEndpoint, cloud: str) -> dict[str, str]:
-    env = {
-        "IDENTITY_ENDPOINT": f"http://127.0.0.1:{endpoint.server_address[1]}/msi/token",
-        "IDENTITY_HEADER": IDENTITY_HEADER,
-        "AZURE_CLIENT_ID": CLIENT_ID,
-        "BREAKERPANEL_CLOUD": cloud,
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return env
+from tests.security.local_identity import CLIENT_ID, IDENTITY_HEADER, IdentityEndpoint, RefusingProxy
+from tests.security.local_identity import in_azure as _in_azure
 
 
 @pytest.mark.parametrize("cloud", sorted(CLOUDS))
 def test_the_arm_token_is_asked_for_the_configured_clouds_resource_manager(
-    cloud: str, identity_endpoint: _IdentityEndpoint, proxy: _RefusingProxy, monkeypatch: pytest.MonkeyPatch
+    cloud: str, identity_endpoint: IdentityEndpoint, proxy: RefusingProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = load_settings(_in_azure(monkeypatch, identity_endpoint, cloud))
     arm = CLOUDS[cloud].arm_endpoint
@@ -142,7 +51,7 @@ def test_the_arm_token_is_asked_for_the_configured_clouds_resource_manager(
 
 @pytest.mark.parametrize("cloud", sorted(CLOUDS))
 def test_the_log_analytics_token_is_asked_for_the_configured_clouds_audience(
-    cloud: str, identity_endpoint: _IdentityEndpoint, proxy: _RefusingProxy, monkeypatch: pytest.MonkeyPatch
+    cloud: str, identity_endpoint: IdentityEndpoint, proxy: RefusingProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = load_settings(_in_azure(monkeypatch, identity_endpoint, cloud))
     client = logs_client(settings)
@@ -161,11 +70,11 @@ def test_in_azure_the_identity_is_the_managed_identity_alone(monkeypatch: pytest
     settings = load_settings({"IDENTITY_ENDPOINT": "http://127.0.0.1:1/msi/token", "AZURE_CLIENT_ID": CLIENT_ID,
                               "AZURE_TENANT_ID": "t", "AZURE_CLIENT_SECRET": "leftover"})
     assert settings.managed_identity and settings.client_id == CLIENT_ID
-    assert isinstance(credential(settings), ManagedIdentityCredential)
+    assert isinstance(credential(settings).inner, ManagedIdentityCredential)  # type: ignore[attr-defined]
 
 
 def test_locally_the_default_credential_never_opens_a_browser() -> None:
-    chosen = credential(load_settings({}))
+    chosen = credential(load_settings({})).inner  # type: ignore[attr-defined]
     assert isinstance(chosen, DefaultAzureCredential)
     assert not any(isinstance(c, InteractiveBrowserCredential) for c in chosen.credentials)
 
