@@ -9,13 +9,13 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import trustme
 
+from breakerpanel.loopback import LoopbackServer
 from twin.app import Twin, TwinConfig
 from twin.http import Request
 
@@ -68,7 +68,6 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _TwinHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
     twin: Twin
 
 
@@ -84,28 +83,22 @@ class TwinServer:
         ca.cert_pem.write_to_path(str(self.ca_path))
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         cert.configure_cert(context)
-        self._server = _TwinHTTPServer(("127.0.0.1", port), _Handler)
-        self._server.twin = self.twin
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._thread: threading.Thread | None = None
+        self._loopback = LoopbackServer(_TwinHTTPServer, _Handler, name="twin", port=port, tls=context)
+        self._loopback.server.twin = self.twin
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self._server.server_address[1]}"
+        return self._loopback.url
 
     def start(self) -> TwinServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="twin", daemon=True)
-        self._thread.start()
+        self._loopback.start()
         return self
 
     def serve_forever(self) -> None:
-        self._server.serve_forever()
+        self._loopback.serve_forever()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._loopback.stop()
 
     def __enter__(self) -> TwinServer:
         return self.start()

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from breakerpanel.localrun.errors import LocalRunError
 from breakerpanel.localrun.host import LocalDurableHost
+from breakerpanel.loopback import LoopbackServer
 
 RPC_PATH = "/runtime/webhooks/durabletask/"
 _FINISHED = {"Completed", "Failed", "Terminated", "Canceled"}
@@ -125,7 +126,6 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
     hub: LocalTaskHub
 
 
@@ -137,13 +137,12 @@ class LocalTaskHub:
         self.task_hub = task_hub
         # The host is not thread-safe: requests and the test's own driving take turns.
         self.lock = threading.RLock()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.hub = self
-        self._thread: threading.Thread | None = None
+        self._loopback = LoopbackServer(_Server, _Handler, name="taskhub")
+        self._loopback.server.hub = self
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._loopback.url
 
     @property
     def rpc_base_url(self) -> str:
@@ -185,18 +184,11 @@ class LocalTaskHub:
         )
 
     def start(self) -> LocalTaskHub:
-        # A short poll interval: stop() waits for the serve loop to notice, and tests stop a hub per test.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="taskhub", daemon=True
-        )
-        self._thread.start()
+        self._loopback.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._loopback.stop()
 
     def __enter__(self) -> LocalTaskHub:
         return self.start()

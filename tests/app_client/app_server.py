@@ -23,7 +23,6 @@ import base64
 import json
 import re
 import ssl
-import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -35,6 +34,7 @@ import azure.functions as func
 from azure.durable_functions.models.utils import http_utils
 
 from breakerpanel.localrun.taskhub import LocalTaskHub
+from breakerpanel.loopback import LoopbackServer
 
 PRINCIPAL_HEADERS = ("x-ms-client-principal", "x-ms-client-principal-id", "x-ms-client-principal-name",
                      "x-ms-client-principal-idp")
@@ -149,16 +149,13 @@ class AppServer:
         self.faults: list[tuple[int, bytes, dict[str, str]]] = []
         # One loop for every call, as the worker has: the durable SDK keeps one aiohttp session per loop.
         self.loop = asyncio.new_event_loop()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        if tls is not None:
-            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
-        self._server.app = self
-        self._tls = tls is not None
-        self._thread: threading.Thread | None = None
+        # one request at a time (HTTPServer): every call runs on the one loop above
+        self._loopback = LoopbackServer(_Server, _Handler, name="app-server", tls=tls)
+        self._loopback.server.app = self
 
     @property
     def url(self) -> str:
-        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self._server.server_address[1]}"
+        return self._loopback.url
 
     def drive(self) -> None:
         started = time.perf_counter()
@@ -167,15 +164,10 @@ class AppServer:
         self.drive_seconds += time.perf_counter() - started
 
     def start(self) -> AppServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="app-server", daemon=True)
-        self._thread.start()
+        self._loopback.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._loopback.stop()
         self.loop.run_until_complete(http_utils._close_session())
         self.loop.close()

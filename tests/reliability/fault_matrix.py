@@ -95,7 +95,7 @@ class Bench:
         self.server = TwinServer(self.folder / "twin")
         self.server.start()
         # A reset or a timed-out client makes the server's write fail: expected here, and not worth a traceback.
-        self.server._server.handle_error = lambda request, address: None
+        self.server._loopback.server.handle_error = lambda request, address: None
         self.twin = self.server.twin
         for name, value in self.server.environment().items():
             os.environ[name] = value
