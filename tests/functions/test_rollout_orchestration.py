@@ -22,6 +22,8 @@ from breakerpanel.core.rollout_api import orchestration_input, rollout_instance_
 from breakerpanel.core.summary import render_summary
 from breakerpanel.localrun import LocalDurableHost, Step
 from breakerpanel.settings import load_settings
+from tests import rollout_inputs as inputs
+from tests.rollout_inputs import BACKENDS, BREAKER
 
 SUB = "00000000-0000-0000-0000-0000000000aa"
 STARTER = {"objectId": "11111111-1111-1111-1111-111111111111", "upn": "ada@contoso.com", "name": "Ada",
@@ -29,35 +31,16 @@ STARTER = {"objectId": "11111111-1111-1111-1111-111111111111", "upn": "ada@conto
 APPROVER = {"objectId": "22222222-2222-2222-2222-222222222222", "upn": "grace@contoso.com", "name": "Grace",
             "via": "easyAuth"}
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-BREAKER = {
-    "name": "openai-breaker",
-    "failureCount": 3,
-    "interval": "PT1M",
-    "statusCodeRanges": [{"min": 429, "max": 429}, {"min": 500, "max": 599}],
-    "tripDuration": "PT1M",
-    "acceptRetryAfter": False,
-}
-BACKENDS = [
-    {"name": "aoai-eastus", "url": "https://aoai-eastus.openai.azure.com/openai", "priority": 1, "weight": 50},
-    {"name": "aoai-westus", "url": "https://aoai-westus.openai.azure.com/openai", "priority": 1, "weight": 50},
-    {"name": "aoai-sweden", "url": "https://aoai-sweden.openai.azure.com/openai", "priority": 2, "weight": 100},
-]
 
 
 def target(apim: str, wave: int = 1, group: str = "rg-gw") -> dict[str, Any]:
-    return {"subscriptionId": SUB, "resourceGroup": group, "apimName": apim, "wave": wave}
+    return inputs.target(SUB, group, apim, wave)
 
 
 def request(*targets: dict[str, Any], approval: str = "none", backends: list[dict[str, Any]] | None = None,
             rollback: bool = True) -> dict[str, Any]:
-    return {
-        "targets": list(targets) or [target("apim-one")],
-        "backends": copy.deepcopy(backends or BACKENDS),
-        "breakerRule": dict(BREAKER),
-        "poolName": "aoai-pool",
-        "approval": approval,
-        "rollbackOnFailure": rollback,
-    }
+    return inputs.rollout_request(list(targets) or [target("apim-one")], approval=approval, backends=backends,
+                                  rollback=rollback)
 
 
 class Rollouts:
