@@ -118,3 +118,22 @@ def test_deploy_without_an_allowlist_touches_nothing(
     assert result.returncode == 2
     assert "targets[0]" in result.stderr and "allowlist" in result.stderr
     assert twin.captured() == []
+
+
+def test_deploy_json_never_prints_a_key_or_the_apps_token(request_file: Path, twin_env: dict[str, str],
+                                                          tmp_path: Path) -> None:
+    secret = "k3y5ecretva1ue0123456789"
+    env = {**twin_env, "BREAKERPANEL_STATIC_TOKEN": f"app-token-{secret}"}
+    keyed = json.loads(request_file.read_text())
+    keyed["backends"][0]["url"] += f"?api-key={secret}"
+    keyed_file = tmp_path / "keyed.json"
+    keyed_file.write_text(json.dumps(keyed))
+
+    refused = _run(["deploy", "--request", str(keyed_file), "--json"], env, tmp_path)
+    succeeded = _run(["deploy", "--request", str(request_file), "--json"], env, tmp_path)
+
+    assert refused.returncode != 0 and "backends[0].url" in refused.stdout + refused.stderr
+    assert succeeded.returncode == 0, succeeded.stderr
+    assert json.loads(succeeded.stdout)["output"]["status"] == "succeeded"
+    for result in (refused, succeeded):
+        assert secret not in result.stdout + result.stderr

@@ -865,3 +865,43 @@ def test_a_target_held_in_doubt_is_refused_until_released(
     released = api.act("release", instance_id, headers=GRACE)
     assert released.status == 200, released
     assert api.start(rollout_request()).status == 202
+
+
+# ------------------------------------------------------------------ issue 8: secrets never leave the app
+
+SECRET = "k3y5ecretva1ue0123456789"
+
+
+def test_secrets_never_reach_a_response_the_logs_an_orchestration_input_or_its_history(
+    api: Api, twin: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    # The app's own bearer token (the static credential's, on the twin) is a secret like any other.
+    monkeypatch.setenv("BREAKERPANEL_STATIC_TOKEN", f"app-token-{SECRET}")
+
+    # A backend URL with a key in its query string: refused, and the refusal names the field, not the key.
+    keyed = rollout_request()
+    keyed["backends"][0]["url"] = f"https://aoai-eastus.openai.azure.com/openai?api-version=2024-10-21&api-key={SECRET}"
+    refused = api.start(keyed)
+    assert refused.status == 400, refused
+    assert any(p["field"] == "backends[0].url" for p in refused.json["error"]["problems"]), refused
+    assert api.host.statuses() == [], "nothing was started"
+
+    # A rollout that runs, started by a caller who also sent a bearer token of their own.
+    started = api.start(rollout_request(), headers={**ADA, "Authorization": f"Bearer caller-{SECRET}"})
+    assert started.status == 202, started
+    instance_id = started.json["instanceId"]
+    api.drive(None)
+    read = api.get(instance_id)
+    assert read.json["status"] == "succeeded", read
+
+    # The activities sent the app's token with every call (the settings they read carry it).
+    from breakerpanel.settings import load_settings
+
+    assert load_settings().static_token == f"app-token-{SECRET}" and deployment_puts(twin)
+    seen = [refused.text, started.text, read.text, caplog.text]
+    seen += [json.dumps(api.host.status(s["instanceId"], show_history=True)) for s in api.host.statuses()]
+    leaks = [text[max(0, text.find(SECRET) - 80):text.find(SECRET) + 40] for text in seen if SECRET in text]
+    assert leaks == []
