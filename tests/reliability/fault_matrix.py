@@ -109,7 +109,7 @@ class Bench:
         clients.ARM_READ_TIMEOUT_SECONDS = READ_TIMEOUT
         self.cell = 0
 
-    def fresh(self) -> Any:
+    def fresh(self, on_step: Any = None) -> Any:
         import function_app
         from breakerpanel.localrun import LocalDurableHost
 
@@ -117,7 +117,7 @@ class Bench:
         self.twin.apim.create_service(SUB, GROUP, APIM)
         self.cell += 1
         os.environ["BREAKERPANEL_STATE_DIR"] = str(self.folder / f"state-{self.cell}")
-        return LocalDurableHost(function_app.app, start_time=T0)
+        return LocalDurableHost(function_app.app, start_time=T0, on_step=on_step)
 
     def start(self, host: Any, body: dict[str, Any], number: int = 1) -> str:
         from activities.policy import current_policy
@@ -265,6 +265,64 @@ def crash_runs(bench: Bench) -> list[str]:
     return lines
 
 
+_CANCEL = {"by": {"name": "matrix"}, "reason": "matrix"}
+
+
+def flag_cancel(instance_id: str) -> None:
+    """The cancel route's first step, before any event: the rollout's cancel flag in the store."""
+    from breakerpanel import rollout_cancel
+    from breakerpanel.store.factory import open_store
+
+    store = open_store()
+    try:
+        rollout_cancel.request(store, instance_id, _CANCEL, T0)
+    finally:
+        store.close()
+
+
+def cancel_race_runs(bench: Bench) -> list[str]:
+    """A cancel whose listing of running children ran while the parent's episode was scheduling one: the new
+    child never hears the event, and must still stop (it reads the flag when it starts)."""
+    from breakerpanel.core.rollout_flow import CANCEL_EVENT
+
+    lines = []
+    for moment in ("target_deploy", "deployment_poller"):
+        state: dict[str, Any] = {"host": None, "fired": False, "instance": None}
+
+        def hook(step: Any, moment: str = moment, state: dict[str, Any] = state) -> None:
+            host, instance_id = state["host"], state["instance"]
+            if state["fired"] or host is None:
+                return
+            if moment == "target_deploy":
+                hit = step.instance_id == instance_id and (step.custom_status or {}).get("phase") == "deploying"
+                listed = [instance_id]
+            else:
+                hit = step.name == "target_deploy" and any(
+                    s["instanceId"].endswith("-poll") for s in host.statuses())
+                listed = [instance_id, step.instance_id]
+            if hit:
+                state["fired"] = True
+                flag_cancel(instance_id)
+                for target in listed:
+                    host.raise_event(target, CANCEL_EVENT, _CANCEL)
+
+        host = bench.fresh(on_step=hook)
+        body = bench.prepare(host, "deploy")
+        slow = dataclasses.replace(bench.twin.arm.config, deployment_poll_steps=1000)
+        bench.twin.arm.config = slow
+        state["instance"] = bench.start(host, body)
+        state["host"] = host
+        host.run_until_idle(state["instance"])
+        bench.twin.arm.config = dataclasses.replace(slow, deployment_poll_steps=1)
+        output = host.status(state["instance"])["output"] or {}
+        left = [d.name for d in bench.twin.arm.all_active() if d.active]
+        ok = state["fired"] and output.get("status") == "cancelled" and not left
+        verdict = "ok" if ok else f"BAD: {output.get('status')} {left}"
+        lines.append(f"  cancel listed just before {moment} started (it never hears the event): "
+                     f"{output.get('status')}, deployments still running: {len(left)} -> {verdict}")
+    return lines
+
+
 def cancel_runs(bench: Bench) -> list[str]:
     from breakerpanel.core.rollout_api import child_ids
     from breakerpanel.core.rollout_flow import CANCEL_EVENT
@@ -293,10 +351,11 @@ def cancel_runs(bench: Bench) -> list[str]:
         host.run_until_idle(timer_horizon=timedelta(seconds=90))
         seen = (host.status(instance_id)["customStatus"] or {}).get("phase")
         spec = json.loads(host.status(instance_id)["input"])
+        flag_cancel(instance_id)
         running = {s["instanceId"] for s in host.statuses() if s["runtimeStatus"] in ("Running", "Pending")}
         for target in [instance_id, *child_ids(spec)]:
             if target in running:
-                host.raise_event(target, CANCEL_EVENT, {"by": {"name": "matrix"}, "reason": "matrix"})
+                host.raise_event(target, CANCEL_EVENT, _CANCEL)
         host.run_until_idle(instance_id)
         bench.twin.arm.config = dataclasses.replace(slow, deployment_poll_steps=1)
         output = host.status(instance_id)["output"] or {}
@@ -332,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     for row, *_ in ROWS:
         print(f"{row:<{width}} | " + "".join(f"{table[(row, c)]:<{widths[c]}}" for c in FAULTS))
     extra = ["", "Crash after every step (results lost and redelivered; every step replays from history):",
-             *crash_runs(bench), "", "Cancel at every phase:", *cancel_runs(bench)]
+             *crash_runs(bench), "", "Cancel at every phase:", *cancel_runs(bench),
+             *cancel_race_runs(bench)]
     print("\n".join(extra))
     bad = [v for v in table.values() if v.startswith("BAD")] + [line for line in extra if "BAD" in line]
     print(f"\n{len(table)} cells, {len(bad)} BAD, {time.monotonic() - started:.0f} s on {args.workers} worker(s)")
