@@ -14,11 +14,9 @@ from typing import Any
 import pytest
 
 from breakerpanel.settings import Settings, load_settings
+from tests.twin_instance import SUBSCRIPTION
 
 FIXTURES = Path(__file__).resolve().parent / "unit" / "data"
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
-RESOURCE_GROUP = "rg-gateway"
-APIM = "apim-gateway"
 
 
 def load_fixture(name: str) -> Any:

@@ -27,16 +27,12 @@ from azure.mgmt.apimanagement.models import (
 
 from breakerpanel.azure.clients import apim_client
 from breakerpanel.settings import load_settings
+from tests.twin_instance import APIM, APIM_ID, RESOURCE_GROUP, SUBSCRIPTION
 
 pytestmark = pytest.mark.twin
 
 # Copied from tests/conftest.py (it is not importable).
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
-RESOURCE_GROUP = "rg-gateway"
-APIM = "apim-gateway"
-SERVICE_PATH = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.ApiManagement/service/{APIM}"
-)
+SERVICE_PATH = APIM_ID
 
 
 def create_service(base_url: str, ca_path: str, name: str = APIM, sku: str = "Developer") -> requests.Response:

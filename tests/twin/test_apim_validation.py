@@ -17,17 +17,13 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.apimanagement import ApiManagementClient
 from azure.mgmt.apimanagement.models import ApiCreateOrUpdateParameter, PolicyContract
 
+from tests.twin_instance import APIM, APIM_ID, RESOURCE_GROUP, SUBSCRIPTION
 from twin.apim.validation import is_iso8601_duration
 from twin.errors import TwinError
 
 pytestmark = pytest.mark.twin
 
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
-RESOURCE_GROUP = "rg-gateway"
-APIM = "apim-gateway"
-SERVICE_PATH = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.ApiManagement/service/{APIM}"
-)
+SERVICE_PATH = APIM_ID
 ENVELOPE_MESSAGE = "One or more fields contain incorrect values:"
 
 

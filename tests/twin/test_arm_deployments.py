@@ -19,17 +19,13 @@ from azure.mgmt.resource.deployments.models import (
 
 from breakerpanel.azure.clients import deployments_client
 from breakerpanel.settings import load_settings
+from tests.twin_instance import APIM, APIM_ID, GROUP_ID, RESOURCE_GROUP, SUBSCRIPTION
 from twin.app import TwinConfig
 from twin.server import TwinServer
 
 pytestmark = pytest.mark.twin
 
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
-RESOURCE_GROUP = "rg-gateway"
-APIM = "apim-gateway"
 BACKEND_TYPE = "Microsoft.ApiManagement/service/backends"
-GROUP_PATH = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
-APIM_ID = f"{GROUP_PATH}/providers/Microsoft.ApiManagement/service/{APIM}"
 
 
 # -- templates ------------------------------------------------------------------------------------------------------
@@ -148,7 +144,7 @@ def test_put_answers_201_accepted_and_the_async_operation_advances_on_polls(serv
     put = send(
         deployments,
         "PUT",
-        f"{GROUP_PATH}/providers/Microsoft.Resources/deployments/gw-raw",
+        f"{GROUP_ID}/providers/Microsoft.Resources/deployments/gw-raw",
         request(template(backend("b1", "https://b1.example"))).as_dict(),
     )
     assert put.status_code == 201
@@ -242,7 +238,7 @@ def test_request_without_mode_names_the_field(service: Any, deployments: Any) ->
     answer = send(
         deployments,
         "PUT",
-        f"{GROUP_PATH}/providers/Microsoft.Resources/deployments/no-mode",
+        f"{GROUP_ID}/providers/Microsoft.Resources/deployments/no-mode",
         {"properties": {"template": template()}},
     )
     assert answer.status_code == 400
@@ -264,7 +260,7 @@ def test_get_and_list_by_resource_group_follow_next_links(tmp_path: Path) -> Non
         assert sorted(listed) == ["gw-0", "gw-1", "gw-2"]
         assert len(server.twin.captured("arm.deployments.list")) == 2
         got = client.deployments.get(RESOURCE_GROUP, "gw-1")
-        assert got.id == f"{GROUP_PATH}/providers/Microsoft.Resources/deployments/gw-1"
+        assert got.id == f"{GROUP_ID}/providers/Microsoft.Resources/deployments/gw-1"
         assert got.properties.mode == "Incremental"
 
 
@@ -286,7 +282,7 @@ def test_paths_are_case_insensitive(service: Any, deployments: Any) -> None:
         f"/subscriptions/{SUBSCRIPTION}/resourcegroups/{RESOURCE_GROUP}"
         "/providers/microsoft.resources/deployments/gw-case",
     )
-    upper = send(deployments, "GET", f"{GROUP_PATH}/providers/Microsoft.Resources/deployments/GW-CASE")
+    upper = send(deployments, "GET", f"{GROUP_ID}/providers/Microsoft.Resources/deployments/GW-CASE")
     assert lower.status_code == upper.status_code == 200
     assert lower.json()["name"] == upper.json()["name"] == "gw-case"
 
@@ -296,7 +292,7 @@ def test_operations_are_listed_at_the_sdk_path_and_the_rest_reference_path(servi
 
     via_sdk = list(deployments.deployment_operations.list(RESOURCE_GROUP, "gw-ops"))
     sdk_path = service.captured("arm.operations.list")[0]["path"]
-    via_rest = send(deployments, "GET", f"{GROUP_PATH}/providers/Microsoft.Resources/deployments/gw-ops/operations")
+    via_rest = send(deployments, "GET", f"{GROUP_ID}/providers/Microsoft.Resources/deployments/gw-ops/operations")
 
     assert "/providers/Microsoft.Resources/" not in sdk_path and sdk_path.endswith("/deployments/gw-ops/operations")
     assert [op.operation_id for op in via_sdk] == [op["operationId"] for op in via_rest.json()["value"]]
@@ -307,7 +303,7 @@ def test_operations_are_listed_at_the_sdk_path_and_the_rest_reference_path(servi
 
 
 def test_request_without_bearer_token_is_refused(service: Any, twin_server: Any) -> None:
-    url = f"{twin_server.url}{GROUP_PATH}/providers/Microsoft.Resources/deployments?api-version=2026-06-01"
+    url = f"{twin_server.url}{GROUP_ID}/providers/Microsoft.Resources/deployments?api-version=2026-06-01"
     answer = requests.get(url, verify=str(twin_server.ca_path), timeout=10)
     assert answer.status_code == 401
     assert answer.json()["error"]["code"] == "AuthenticationFailed"
@@ -362,7 +358,7 @@ def test_what_if_in_complete_mode_reports_deletes_of_resources_the_template_drop
     service: Any, deployments: Any
 ) -> None:
     deploy(deployments, "gw-base", template(system_topic("apim-events"), backend("b1", "https://b1.example")))
-    topic_id = f"{GROUP_PATH}/providers/Microsoft.EventGrid/systemTopics/apim-events"
+    topic_id = f"{GROUP_ID}/providers/Microsoft.EventGrid/systemTopics/apim-events"
     proposed = template(backend("b1", "https://b1.example"))
 
     complete = deployments.deployments.begin_what_if(

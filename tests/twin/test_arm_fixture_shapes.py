@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 from azure.core.rest import HttpRequest
 
+from tests.twin_instance import GROUP_ID, RESOURCE_GROUP, SUBSCRIPTION
+
 pytestmark = pytest.mark.twin
 
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
-RESOURCE_GROUP = "rg-gateway"
 DEPLOYMENTS = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Resources/deployments"
-GROUP_ID = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
 
 # The examples deploy from a templateLink; the twin takes templates inline only, so it never echoes one.
 NO_TEMPLATE_LINK = ("properties.templateLink",)

@@ -16,15 +16,11 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.resource.deployments import DeploymentsMgmtClient
 from azure.mgmt.resource.deployments.models import Deployment, DeploymentProperties
 
+from tests.twin_instance import APIM, APIM_ID, RESOURCE_GROUP, SUBSCRIPTION
+
 pytestmark = pytest.mark.twin
 
 # Copied from tests/conftest.py (it is not importable).
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
-RESOURCE_GROUP = "rg-gateway"
-APIM = "apim-gateway"
-APIM_ID = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.ApiManagement/service/{APIM}"
-)
 BACKEND_TYPE = "Microsoft.ApiManagement/service/backends"
 BACKEND_API_VERSION = "2025-03-01-preview"
 API_TYPE = "Microsoft.ApiManagement/service/apis"

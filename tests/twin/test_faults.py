@@ -11,13 +11,11 @@ from azure.core.exceptions import HttpResponseError, IncompleteReadError, Servic
 from azure.mgmt.resource.deployments.models import Deployment, DeploymentProperties
 
 from breakerpanel.azure.clients import deployments_client
+from tests.twin_instance import APIM, RESOURCE_GROUP, SUBSCRIPTION
 from twin.faults import FaultRule
 
 pytestmark = pytest.mark.twin
 
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
-RESOURCE_GROUP = "rg-gateway"
-APIM = "apim-gateway"
 
 
 def _request(url: str = "https://b1.example") -> Deployment:

@@ -20,15 +20,11 @@ from azure.mgmt.resource.deployments.models import (
     DeploymentWhatIfProperties,
 )
 
+from tests.twin_instance import APIM, APIM_ID, RESOURCE_GROUP, SUBSCRIPTION
+
 pytestmark = pytest.mark.twin
 
 # Copied from tests/conftest.py (it is not importable).
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
-RESOURCE_GROUP = "rg-gateway"
-APIM = "apim-gateway"
-APIM_ID = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.ApiManagement/service/{APIM}"
-)
 MAIN_JSON = Path(__file__).resolve().parents[2] / "infra" / "gateway" / "main.json"
 # The SDK speaks 2024-05-01, which has no failureResponse; the template writes the backends at this version.
 PREVIEW = "2025-03-01-preview"
