@@ -17,7 +17,6 @@ from twin.faults import FaultRule
 pytestmark = pytest.mark.twin
 
 
-
 def _request(url: str = "https://b1.example") -> Deployment:
     template = {
         "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
