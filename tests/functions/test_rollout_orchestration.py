@@ -716,6 +716,29 @@ def test_a_poller_created_right_after_the_cancel_listed_the_children_cancels_the
     assert _lock_records() == {} and _cancel_flags() == []
 
 
+def test_a_cancel_heard_as_the_poller_continues_as_new_is_not_lost(
+    rollouts: Rollouts, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orchestrators.rollout as rollout
+
+    # One poll per generation: every wait is the generation's last, and the event heard there ends the
+    # generation, whose continue-as-new drops it (as ContinueAsNew without preserveUnprocessedEvents does).
+    monkeypatch.setattr(rollout, "POLLS_PER_GENERATION", 1)
+    _slow_arm(twin, monkeypatch)
+    instance_id = rollouts.start(request())
+    rollouts.run(instance_id, horizon=timedelta(minutes=2))
+    assert any(s["instanceId"].endswith("-poll") and s["runtimeStatus"] == "Running"
+               for s in rollouts.host.statuses())
+
+    _cancel(rollouts, instance_id)
+    status = rollouts.run(instance_id)
+
+    result = only_target(status)["result"]
+    assert result["stop"]["reason"] == "cancelled", result["stop"]
+    assert result["provisioningState"] == "Canceled"
+    assert status["output"]["status"] == "cancelled"
+
+
 def _slow_arm(twin: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """ARM that keeps a deployment Running for a thousand polls."""
     import dataclasses
