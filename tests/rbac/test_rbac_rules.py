@@ -62,13 +62,14 @@ def test_the_twin_reads_the_same_custom_roles_the_infra_tests_prove() -> None:
     infra = AppInfra("p", [{"subscriptionId": "s", "resourceGroup": "rg", "apimName": "a",
                             "logAnalyticsWorkspaceId": WORKSPACE}],
                      f"{app}/Microsoft.OperationalInsights/workspaces/w", f"{app}/Microsoft.Insights/components/ai",
-                     f"{app}/Microsoft.Storage/storageAccounts/st")
+                     f"{app}/Microsoft.Storage/storageAccounts/st", f"{app}/Microsoft.Web/sites/func")
     seen: dict[str, set[str]] = {}
     for assignment in app_assignments(infra):
         if assignment.role.builtin:
             continue
-        scope = ("apim" if "/service/" in assignment.scope else "workspace" if "/workspaces/" in assignment.scope
-                 else "resourceGroup" if "/resourceGroups/" in assignment.scope else "subscription")
+        kinds = {"/service/": "apim", "/workspaces/": "workspace", "/sites/": "functionApp",
+                 "/resourceGroups/": "resourceGroup"}
+        scope = next((kind for part, kind in kinds.items() if part in assignment.scope), "subscription")
         for permission in assignment.role.permissions:
             seen.setdefault(scope, set()).update(permission.actions)
     assert seen == granted()

@@ -140,7 +140,8 @@ def test_telemetry_ingestion_needs_monitoring_metrics_publisher_on_the_component
 
     app = DEFAULT_COMPONENT.rsplit("/providers/", 1)[0] + "/providers"
     infra = AppInfra(PRINCIPAL, [], f"{app}/Microsoft.OperationalInsights/workspaces/log-breakerpanel",
-                     DEFAULT_COMPONENT, f"{app}/Microsoft.Storage/storageAccounts/stbp")
+                     DEFAULT_COMPONENT, f"{app}/Microsoft.Storage/storageAccounts/stbp",
+                     f"{app}/Microsoft.Web/sites/func-breakerpanel")
     everything = app_assignments(infra)
     url, ca = twin_env["BREAKERPANEL_ARM_ENDPOINT"], twin_env["REQUESTS_CA_BUNDLE"]
     twin.rbac.enable({token: PRINCIPAL}, everything)
@@ -159,7 +160,8 @@ def test_telemetry_ingestion_needs_monitoring_metrics_publisher_on_the_component
     ({"principals": {"t": PRINCIPAL}, "infra": {"principalId": PRINCIPAL, "targets": [],
                                                 "appWorkspaceId": f"{GROUP}/providers/M.O/workspaces/w",
                                                 "appInsightsId": f"{GROUP}/providers/M.I/components/a",
-                                                "storageId": f"{GROUP}/providers/M.S/storageAccounts/s"},
+                                                "storageId": f"{GROUP}/providers/M.S/storageAccounts/s",
+                                                "functionAppId": FUNCTION_APP},
       "without": ["nope"]}, "'without' names no assignment"),
     ({"principals": ["t"], "infra": {}}, "'principals'"),
     ({"principal": {}}, "unknown field(s) ['principal']"),

@@ -3,7 +3,8 @@
 PUT    /_twin/rbac   turn it on: {"principals": {token: objectId}, "infra": {...}, "without": [source, ...],
                      "workspaces": {customerId: resourceId}}
                      `infra` is what infra/app is deployed with — {"principalId", "targets", "appWorkspaceId",
-                     "appInsightsId", "storageId"} — and gives the assignments infra/app creates (twin/rbac/infra.py);
+                     "appInsightsId", "storageId", "functionAppId"?} — and gives the assignments infra/app
+                     creates (twin/rbac/infra.py);
                      `without` drops the assignments whose `source` is listed (GET shows each one's source)
 GET    /_twin/rbac   the mode: enabled, the principals' object ids (never the tokens), assignments, workspaces
 DELETE /_twin/rbac   turn it off
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from twin.app import Twin
 
 _INFRA_FIELDS = {"principalId", "targets", "appWorkspaceId", "appInsightsId", "storageId"}
+_OPTIONAL_INFRA = {"functionAppId"}
 
 
 def _bad(detail: str) -> TwinError:
@@ -38,9 +40,10 @@ def parse_infra(spec: object) -> AppInfra:
     if not isinstance(spec, dict):
         raise _bad("'infra' must be an object: " + ", ".join(sorted(_INFRA_FIELDS)))
     missing = sorted(_INFRA_FIELDS - set(spec))
-    unknown = sorted(set(spec) - _INFRA_FIELDS)
+    unknown = sorted(set(spec) - _INFRA_FIELDS - _OPTIONAL_INFRA)
     if missing or unknown:
-        raise _bad(f"'infra' lacks {missing} / has unknown {unknown}; it takes exactly {sorted(_INFRA_FIELDS)}")
+        raise _bad(f"'infra' lacks {missing} / has unknown {unknown}; it takes {sorted(_INFRA_FIELDS)} and "
+                   f"optionally {sorted(_OPTIONAL_INFRA)}")
     targets = spec["targets"]
     needed = {"subscriptionId", "resourceGroup", "apimName"}
     if not isinstance(targets, list) or not all(isinstance(t, dict) and needed <= set(t) for t in targets):
@@ -48,12 +51,13 @@ def parse_infra(spec: object) -> AppInfra:
                    "logAnalyticsWorkspaceId?}]")
     if not isinstance(spec["principalId"], str) or not spec["principalId"]:
         raise _bad("'infra.principalId' must be the identity's object id")
-    for name in ("appWorkspaceId", "appInsightsId", "storageId"):
+    for name in ("appWorkspaceId", "appInsightsId", "storageId", *(n for n in _OPTIONAL_INFRA if n in spec)):
         parts = spec[name].strip("/").split("/") if isinstance(spec[name], str) else []
         if len(parts) < 8 or parts[0].lower() != "subscriptions" or parts[2].lower() != "resourcegroups":
             raise _bad(f"'infra.{name}' must be a resource id: /subscriptions/<id>/resourceGroups/<group>/providers/"
                        "<namespace>/<type>/<name>")
-    return AppInfra(spec["principalId"], targets, spec["appWorkspaceId"], spec["appInsightsId"], spec["storageId"])
+    return AppInfra(spec["principalId"], targets, spec["appWorkspaceId"], spec["appInsightsId"], spec["storageId"],
+                    spec.get("functionAppId", ""))
 
 
 def put_rbac(twin: Twin, request: Request) -> Response:
@@ -62,7 +66,10 @@ def put_rbac(twin: Twin, request: Request) -> Response:
     if unknown:
         raise _bad(f"unknown field(s) {unknown}; known: principals, infra, without, workspaces")
     principals = _strings(payload.get("principals"), "principals", '{"<token>": "<object id>"}')
-    assignments = app_assignments(parse_infra(payload.get("infra")))
+    try:
+        assignments = app_assignments(parse_infra(payload.get("infra")))
+    except ValueError as exc:  # infra/app's Bicep needs a resource id the request did not give
+        raise _bad(str(exc)) from None
     without = payload.get("without") or []
     if not isinstance(without, list) or not all(isinstance(s, str) for s in without):
         raise _bad("'without' must be a list of assignment sources, as GET /_twin/rbac shows them")

@@ -11,8 +11,9 @@ main.bicep's wiring is applied as main.bicep writes it (tests/infra/test_app_rol
 apim-access once per target in the target's group, `resourceCentricLogs` when the target names no workspace;
 workspace-access once per distinct workspace *resource id* of the targets, in the workspace's group, with
 `grantReader` false for the app's own workspace; subscription-access (when present) once per distinct target
-subscription, at the subscription; identity.bicep once, on the app's storage, Application Insights
-and workspace. A workspace named by GUID gets no workspace-access, as in Azure (infra/README.md).
+subscription, at the subscription; events-access (when present) once, on the function app;
+identity.bicep once, on the app's storage, Application Insights and workspace. A workspace named by GUID gets no
+workspace-access, as in Azure (infra/README.md).
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ MODULES = ROOT / "infra" / "app" / "modules"
 BUILTIN_ROLES = Path(__file__).with_name("builtin_roles.json")
 # Deployed by main.bicep once per distinct target subscription, at the subscription (targetScope 'subscription').
 SUBSCRIPTION_MODULE = "subscription-access.bicep"
+# Deployed by main.bicep once, in the app's group, on the function app (the breaker-event destination).
+EVENTS_MODULE = "events-access.bicep"
 # Every module that assigns roles, and so must be placed by app_assignments (tests/rbac checks the list).
-PLACED_MODULES = ("identity.bicep", "apim-access.bicep", "workspace-access.bicep", SUBSCRIPTION_MODULE)
+PLACED_MODULES = ("identity.bicep", "apim-access.bicep", "workspace-access.bicep", SUBSCRIPTION_MODULE,
+                  EVENTS_MODULE)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class AppInfra:
     app_workspace_id: str  # monitoring.bicep's workspace (resource id)
     app_insights_id: str  # monitoring.bicep's Application Insights component (resource id)
     storage_id: str  # storage.bicep's account (resource id)
+    function_app_id: str = ""  # functionapp.bicep's app (resource id); events-access assigns on it
 
 
 def _body(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -188,6 +193,12 @@ def app_assignments(infra: AppInfra) -> list[Assignment]:
         found += _assign(module_grants("workspace-access.bicep"), principal, _group_of(workspace),
                          {"workspace": workspace}, {"grantReader": workspace != infra.app_workspace_id.lower()},
                          workspace.rsplit("/", 1)[-1])
+    if (MODULES / EVENTS_MODULE).exists():
+        if not infra.function_app_id:
+            raise ValueError(f"infra/app assigns {EVENTS_MODULE} on the function app: give its resource id "
+                             "(AppInfra.function_app_id, the control API's infra.functionAppId)")
+        found += _assign(module_grants(EVENTS_MODULE), principal, _group_of(infra.function_app_id),
+                         {"app": infra.function_app_id}, {}, "app")
     if (MODULES / SUBSCRIPTION_MODULE).exists():
         subscriptions = sorted({str(t["subscriptionId"]).lower() for t in infra.targets})
         for subscription in subscriptions:
