@@ -178,6 +178,9 @@ module functionApp 'modules/functionapp.bicep' = {
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     authClientId: authClientId
     breakerpanelSettings: {
+      // The cloud the app is deployed to ('AzureCloud', 'AzureUSGovernment', 'AzureChinaCloud'): its token scopes
+      // and the only hosts the managed identity's token may be sent to.
+      BREAKERPANEL_CLOUD: environment().name
       BREAKERPANEL_ARM_ENDPOINT: armEndpoint
       BREAKERPANEL_LOGS_ENDPOINT: logsEndpoint
       BREAKERPANEL_CREDENTIAL: 'default'
