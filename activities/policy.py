@@ -29,6 +29,7 @@ def current_policy() -> dict[str, Any]:
         ],
         "backendHosts": list(settings.backend_hosts),
         "allowSelfApproval": settings.allow_self_approval,
+        "eventsFunctionId": settings.events_function_id,
     }
 
 

@@ -130,6 +130,9 @@ class Settings:
     # the user-assigned one named by AZURE_CLIENT_ID when set.
     managed_identity: bool = False
     client_id: str | None = None
+    # This function app's resource id (BREAKERPANEL_EVENTS_FUNCTION_ID, set by infra/app): when given, every
+    # rollout subscribes its breaker_events function to the instance's circuit-breaker events. Empty: no events.
+    events_function_id: str = ""
 
     def __repr__(self) -> str:
         token = "<set>" if self.static_token else None
@@ -142,7 +145,8 @@ class Settings:
             f"deploy_timeout_seconds={self.deploy_timeout_seconds}, auth={self.auth!r}, "
             f"platform_easy_auth={self.platform_easy_auth}, allow_self_approval={self.allow_self_approval}, "
             f"backend_hosts={self.backend_hosts!r}, cloud={self.cloud.name!r}, "
-            f"managed_identity={self.managed_identity}, client_id={self.client_id!r})"
+            f"managed_identity={self.managed_identity}, client_id={self.client_id!r}, "
+            f"events_function_id={self.events_function_id!r})"
         )
 
     @property
@@ -321,6 +325,22 @@ def _backend_hosts(env: Mapping[str, str]) -> tuple[str, ...]:
     return entries
 
 
+_SITE_ID = re.compile(r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w._()]{1,90}"
+                      r"/providers/Microsoft\.Web/sites/[A-Za-z0-9-]{2,60}$", re.IGNORECASE)
+
+
+def _events_function_id(env: Mapping[str, str]) -> str:
+    raw = env.get("BREAKERPANEL_EVENTS_FUNCTION_ID", "").strip()
+    if raw and _SITE_ID.match(raw) is None:
+        raise SettingsError(
+            "BREAKERPANEL_EVENTS_FUNCTION_ID",
+            f"{raw[:200]!r} is not a function app's resource id",
+            "set it to /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Web/sites/<app> (infra/app "
+            "sets this app's own), or leave it empty to deploy no breaker-event subscription",
+        )
+    return raw
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings; `env` defaults to the process environment."""
     env = os.environ if env is None else env
@@ -374,4 +394,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cloud=cloud,
         managed_identity=any(env.get(variable, "").strip() for variable in MANAGED_IDENTITY_VARIABLES),
         client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
+        events_function_id=_events_function_id(env),
     )

@@ -21,9 +21,11 @@ from breakerpanel.core.model import Problem, Target
 from breakerpanel.core.request import RequestCheck, check_rollout_request
 
 GATEWAY_PARAMETERS = ("apimServiceName", "backends", "breakerRule", "poolName", "logAnalyticsWorkspaceId",
-                      "functionAppResourceId", "systemTopicName")
+                      "functionAppResourceId", "systemTopicName", "location")
 # An Event Grid system topic's name (Microsoft.EventGrid/systemTopics: 3-128 letters, digits and hyphens).
 _SYSTEM_TOPIC_NAME = re.compile(r"^[A-Za-z0-9-]{3,128}$")
+# An Azure location as ARM accepts it: a name ("westeurope") or a display name ("West Europe").
+_LOCATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ()-]{0,59}$")
 
 
 def policy_targets(policy: Mapping[str, Any]) -> list[Target]:
@@ -40,6 +42,12 @@ def backend_hosts(policy: Mapping[str, Any]) -> tuple[str, ...]:
     if isinstance(hosts, list) and all(isinstance(h, str) for h in hosts):
         return tuple(hosts)
     return DEFAULT_BACKEND_HOSTS
+
+
+def events_function_id(policy: Mapping[str, Any]) -> str:
+    """This app's resource id, when breaker events are wired to it (BREAKERPANEL_EVENTS_FUNCTION_ID)."""
+    value = policy.get("eventsFunctionId")
+    return value if isinstance(value, str) else ""
 
 
 def workspace_for(policy: Mapping[str, Any], target: Mapping[str, Any] | Target) -> str:
@@ -118,13 +126,20 @@ def parameters_problems(values: Mapping[str, Any], target: Mapping[str, Any],
         problems.append(Problem("parameters.logAnalyticsWorkspaceId",
                                 "is not the workspace BREAKERPANEL_TARGETS gives this target",
                                 "the gateway logs go only to the allowlisted workspace"))
-    if values.get("functionAppResourceId"):
-        problems.append(Problem("parameters.functionAppResourceId", "the rollout never sets it",
-                                "leave it out"))
+    function_app = str(values.get("functionAppResourceId") or "")
+    if function_app and function_app.lower() != events_function_id(policy).lower():
+        # Only this app's own function may receive the events: any other destination is someone else's.
+        problems.append(Problem("parameters.functionAppResourceId",
+                                "is not this app (BREAKERPANEL_EVENTS_FUNCTION_ID)",
+                                "leave it out; the rollout sets this app's own resource id"))
     topic = values.get("systemTopicName")
     if topic is not None and (not isinstance(topic, str) or _SYSTEM_TOPIC_NAME.match(topic) is None):
         problems.append(Problem("parameters.systemTopicName", "is not an Event Grid system topic name",
                                 "3-128 letters, digits and hyphens: the name of the instance's existing system topic"))
+    location = values.get("location")
+    if location is not None and (not isinstance(location, str) or _LOCATION.match(location) is None):
+        problems.append(Problem("parameters.location", "is not an Azure location",
+                                "the APIM instance's location, e.g. westeurope"))
     check = check_request(request_from_parameters(values, target), policy)
     problems += [Problem(f"parameters.{p.field}", p.problem, p.fix) for p in check.errors]
     return problems

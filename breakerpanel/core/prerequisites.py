@@ -14,7 +14,8 @@ turns each into a finding with its fix:
 - providers: Microsoft.Insights (the gateway-logs diagnostic setting) and Microsoft.EventGrid (the breaker-event
   system topic) registered in the subscription, each only when the parameters deploy it; the app's identity
   holds no `register/action`;
-- systemTopic: Event Grid allows one system topic per source; an existing one is reused by name;
+- systemTopic: Event Grid allows one system topic per source; an existing one is reused by name, and the topic
+  is deployed in the instance's own location (the template's default is the resource group's);
 - diagnosticSetting: Azure Monitor refuses a second diagnostic setting that sends the same category of the same
   resource to the same workspace ("Data sink … is already used in diagnostic setting …").
 
@@ -299,6 +300,9 @@ def assess(call: Mapping[str, Any], reads: Mapping[str, Any]) -> dict[str, Any]:
         findings += topic_findings
         if reuse is not None:
             overrides["systemTopicName"] = reuse
+        # A system topic lives in its source's location; the template's default is the group's, which may differ.
+        if (service.get("service") or {}).get("location") and service.get("outcome") == "ok":
+            overrides["location"] = service["service"]["location"]
     if wanted.workspace_id is not None and reads.get("diagnosticSettings") is not None:
         findings += diagnostic_findings(apim_id, wanted.workspace_id, reads["diagnosticSettings"])
     listed = [f.to_dict() for f in findings]

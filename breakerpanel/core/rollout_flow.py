@@ -192,7 +192,8 @@ def plan(spec: Mapping[str, Any], policy: Mapping[str, Any], instance_id: str) -
                 "target": target.to_dict(),
                 "deploymentName": deployment_name(rollout_id, target),
                 "parameters": gateway_parameters(
-                    request, target, log_analytics_workspace_id=admission.workspace_for(policy, target)
+                    request, target, log_analytics_workspace_id=admission.workspace_for(policy, target),
+                    function_app_resource_id=admission.events_function_id(policy),
                 ),
             }
             # "prerequisites": the preflight reads them before validate (a plan made before they existed does not).

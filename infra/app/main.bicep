@@ -162,6 +162,16 @@ module subscriptionAccess 'modules/subscription-access.bicep' = [
   }
 ]
 
+// After the function app: the rollout's breaker-event subscriptions name its breaker_events function, and Event
+// Grid checks that whoever creates one may write to that destination.
+module eventsAccess 'modules/events-access.bicep' = {
+  name: 'breakerpanel-events-access'
+  params: {
+    functionAppName: functionApp.outputs.name
+    principalId: identity.outputs.principalId
+  }
+}
+
 // Uses identity.outputs, so it deploys after the identity module: the host starts with identity-based
 // storage, and the role assignments made there already exist.
 module functionApp 'modules/functionapp.bicep' = {
@@ -209,6 +219,9 @@ module functionApp 'modules/functionapp.bicep' = {
       BREAKERPANEL_AUTH: 'easyAuth'
       BREAKERPANEL_ALLOW_SELF_APPROVAL: 'false'
       BREAKERPANEL_BACKEND_HOSTS: join(backendHosts, ',')
+      // This app's own resource id: every rollout subscribes its breaker_events function to the instance's
+      // circuit-breaker events (Azure Function destination; the right to name it is events-access.bicep's).
+      BREAKERPANEL_EVENTS_FUNCTION_ID: resourceId('Microsoft.Web/sites', functionAppName)
       BREAKERPANEL_WEBHOOK_URL: webhookUrl
       BREAKERPANEL_WEBHOOK_SECRET: webhookSecret
       BREAKERPANEL_WEBHOOK_FORMAT: webhookFormat

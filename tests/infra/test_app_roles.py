@@ -67,6 +67,10 @@ SDK_CALL = re.compile(
 )
 
 # The template's resource types -> the scope their RBAC check runs at.
+# Where infra/app sets BREAKERPANEL_EVENTS_FUNCTION_ID (this app's own resource id), the rollout deploys the
+# breaker-event subscription: the admission check below is given that setting, as the app gets it in Azure.
+EVENTS_SITE = ("/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-app"
+               "/providers/Microsoft.Web/sites/f")
 TEMPLATE_SCOPES = {
     "Microsoft.ApiManagement/": "apim",
     "Microsoft.Insights/diagnosticSettings": "apim",
@@ -91,15 +95,21 @@ def sdk_inventory() -> dict[str, set[str]]:
     return inventory
 
 
+def _events_setting() -> str:
+    """EVENTS_SITE when infra/app sets BREAKERPANEL_EVENTS_FUNCTION_ID, else empty."""
+    text = (APP / "main.bicep").read_text(encoding="utf-8")
+    return EVENTS_SITE if re.search(r"^\s*BREAKERPANEL_EVENTS_FUNCTION_ID\s*:\s*resourceId\('Microsoft\.Web/sites'",
+                                    text, re.MULTILINE) else ""
+
+
 def _rollout_can_set(parameter: str) -> bool:
     from breakerpanel.core import admission
 
     if parameter not in admission.GATEWAY_PARAMETERS:
         return False
     policy = {"targets": [{"subscriptionId": "00000000-0000-0000-0000-000000000001", "resourceGroup": "rg",
-                           "apimName": "apim"}], "backendHosts": []}
-    site = "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Web/sites/f"
-    values = {"apimServiceName": "apim", parameter: site}
+                           "apimName": "apim"}], "backendHosts": [], "eventsFunctionId": _events_setting()}
+    values = {"apimServiceName": "apim", parameter: EVENTS_SITE}
     problems = admission.parameters_problems(values, policy["targets"][0], policy)
     return not any(p.field == f"parameters.{parameter}" for p in problems)
 
@@ -127,6 +137,10 @@ def template_inventory() -> dict[str, set[str]]:
                 "Microsoft.OperationalInsights/workspaces/read",
                 "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
             })
+        if rtype.endswith("/eventSubscriptions") and "AzureFunction" in json.dumps(template["variables"]):
+            # Event Grid's check on a non-WebHook destination: write on it, here <app>/functions/breaker_events.
+            # https://learn.microsoft.com/azure/event-grid/security-authorization#permissions-for-event-subscriptions
+            inventory.setdefault("functionApp", set()).add("Microsoft.Web/sites/functions/write")
     return inventory
 
 
@@ -152,7 +166,7 @@ def granted() -> dict[str, set[str]]:
     """The custom roles' actions, by the scope each is assigned at."""
     result: dict[str, set[str]] = {}
     modules = (("apim-access.bicep", {"apim": "apim"}), ("workspace-access.bicep", {"workspace": "workspace"}),
-               ("subscription-access.bicep", {}))
+               ("subscription-access.bicep", {}), ("events-access.bicep", {"app": "functionApp"}))
     for module, scopes in modules:
         parsed = _parse(APP / "modules" / module)
         variables = {name: entry["value"] for name, entry in parsed["variables"].items()}
@@ -236,8 +250,12 @@ def test_watchdog_roles_match_the_readme() -> None:
     assert {"Microsoft.Resources/deployments/read", "Microsoft.Resources/deployments/operations/read"} <= deployments
 
 
-def test_the_event_grid_resources_are_left_out_only_because_the_rollout_cannot_deploy_them() -> None:
-    # If the rollout starts wiring breaker events (functionAppResourceId), the inventory grows by the system
-    # topic and its subscription, and the roles must follow (see infra/README.md, "Breaker events").
-    assert not _rollout_can_set("functionAppResourceId")
+def test_the_rollout_wires_breaker_events_and_the_roles_follow() -> None:
+    # infra/app sets BREAKERPANEL_EVENTS_FUNCTION_ID to the app itself: the rollout deploys the system topic and
+    # its subscription (their actions are in the inventory above), only ever to this app, never to a webhook.
+    assert _rollout_can_set("functionAppResourceId")
     assert not _rollout_can_set("eventGridEndpointUrl")
+    inventory = needed()
+    assert {"Microsoft.EventGrid/systemTopics/write", "Microsoft.EventGrid/systemTopics/eventSubscriptions/write",
+            "Microsoft.EventGrid/systemTopics/read"} <= inventory["resourceGroup"]
+    assert inventory["functionApp"] == {"Microsoft.Web/sites/functions/write"}

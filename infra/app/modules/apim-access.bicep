@@ -41,6 +41,13 @@ var deploymentActions = [
   'Microsoft.Resources/deployments/operations/read'
   // The Azure-AsyncOperation / Location status the SDK polls after validate, what-if and create.
   'Microsoft.Resources/deployments/operationstatuses/read'
+  // The breaker-event system topic and its subscription to this app's breaker_events function, which main.json
+  // deploys into the group (read also for the prerequisites' system-topic listing and what-if).
+  // https://learn.microsoft.com/azure/role-based-access-control/permissions/integration#microsofteventgrid
+  'Microsoft.EventGrid/systemTopics/read'
+  'Microsoft.EventGrid/systemTopics/write'
+  'Microsoft.EventGrid/systemTopics/eventSubscriptions/read'
+  'Microsoft.EventGrid/systemTopics/eventSubscriptions/write'
 ]
 
 // What main.json deploys into the instance (write) and what what-if, verify and the watchdog read (read).
@@ -77,7 +84,7 @@ resource deploymentsRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = 
   name: guid(resourceGroup().id, principalId, 'breakerpanel-deployments')
   properties: {
     roleName: 'breakerpanel deployments (${uniqueString(resourceGroup().id, principalId)})'
-    description: 'Validate, what-if, run, cancel and read the breakerpanel gateway deployments in this resource group, and read their operations.'
+    description: 'Validate, what-if, run, cancel and read the breakerpanel gateway deployments in this resource group, read their operations, and keep the breaker-event system topic and subscription they deploy.'
     type: 'CustomRole'
     permissions: [
       {
