@@ -82,15 +82,15 @@ def firing(rule: Rule, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
     return [dict(zip(rule.dimensions, key, strict=True)) for key, n in counts.items() if n > rule.threshold]
 
 
-def evaluate(settings: Any, component_id: str, rule: Rule, at: datetime
+def evaluate(client: Any, component_id: str, rule: Rule, at: datetime
              ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """(what fires at `at`, None) or ([], problem): the query goes to the component as Azure Monitor sends it."""
-    from breakerpanel.azure.clients import logs_client
+    """(what fires at `at`, None) or ([], problem). `client` is a LogsQueryClient: the query goes to the
+    component as Azure Monitor sends it."""
     from breakerpanel.azure.logs_rows import rows_from_result
     from breakerpanel.watchdog.errors import problem
 
     try:
-        result = logs_client(settings).query_resource(component_id, rule.query, timespan=(at - rule.window, at))
+        result = client.query_resource(component_id, rule.query, timespan=(at - rule.window, at))
         return firing(rule, rows_from_result(result)), None
     except Exception as exc:  # a rule that cannot be evaluated is reported, never raised
         return [], problem(f"rule {rule.name}", exc)

@@ -221,6 +221,8 @@ def test_a_rule_evaluated_through_the_query_api_fires_as_the_twin_query_does(twi
     (opened_at, incident), = result.changes("opened")
     at = opened_at + PERIOD
     direct = fires(twin_server.twin, rule, at)
-    with environment(twin_server.environment()):
-        through_api, found = evaluate(load_settings(), DEFAULT_COMPONENT, rule, at)
+    from breakerpanel.azure.clients import logs_client
+
+    with environment(twin_server.environment()), logs_client(load_settings()) as client:
+        through_api, found = evaluate(client, DEFAULT_COMPONENT, rule, at)
     assert found is None and through_api == direct and direct[0]["incidentKey"] == incident["key"]

@@ -31,6 +31,27 @@ def test_the_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "VERIFIED" in out and "REJECTED" in out
     assert "rollback: deployment" in out and "verify: APIM matches the rollback point" in out
     assert (tmp_path / "twin" / "ca.pem").is_file()
+    # The watchdog over the scenario's traffic: the stuck breaker's incident opens, then resolves.
+    watch = out.split("== 5.", 1)[1].split("== 6.", 1)[0]
+    opened = watch.index("opened warning BreakerStuckOpen (backend aoai-westus)")
+    assert watch.index("resolved warning BreakerStuckOpen (backend aoai-westus)") > opened
+    assert "opened critical ProvisioningFailed" in watch  # step 4's refused deployment, seen by the watchdog
+    # The custom events and the Portal's rules that fired on them.
+    events = out.split("== 6.", 1)[1].split("== 7.", 1)[0]
+    assert "IncidentOpened    BreakerStuckOpen aoai-westus" in events
+    assert "IncidentResolved  BreakerStuckOpen aoai-westus" in events and "RolloutCompleted  rolledBack" in events
+    stuck = next(line for line in events.splitlines() if line.strip().startswith("breaker-stuck"))
+    assert "FIRED" in stuck and "aoai-westus" in stuck and "auto-mitigate" in stuck
+    assert "deployment-failed  FIRED" in events and "rollout-failed     FIRED" in events
+    # The webhook: every notification once, each signed.
+    hooks = out.split("== 7.", 1)[1].split("== 8.", 1)[0]
+    lines = [line for line in hooks.splitlines()[1:] if line.strip()]
+    assert len(lines) == 6 and all("signature ok" in line for line in lines)
+    assert sum("IncidentResolved" in line for line in lines) == 1
+    # The report: an absolute path to a page with the stuck backend's timeline.
+    page = Path(out.split("== 8.", 1)[1].splitlines()[1].split(": ", 1)[1])
+    assert page.is_absolute() and page.is_file() and page.is_relative_to(tmp_path / "twin")
+    assert 'id="backend-aoai-westus"' in page.read_text() and "<svg" in page.read_text()
 
 
 CLI_TARGETS = json.dumps([{"subscriptionId": SUB, "resourceGroup": "rg-cli", "apimName": "apim-cli"}])
