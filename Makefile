@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_replay.py
 	$(PY) bench/bench_watch_detection.py
 	$(PY) bench/bench_watch_scale.py
+	$(PY) bench/bench_prerequisites.py
 
 # The rollout against every fault on every ARM/APIM call it makes, a crash after every step and a cancel in
 # every phase; prints the table (tests/reliability/fault_matrix.py). About 2 minutes on 2 cores.
