@@ -211,7 +211,7 @@ def _subject(incident: dict[str, Any]) -> str:
 
 def watch_story(out: TextIO, server: Any, receiver: WebhookReceiver, settings: Any, began: datetime,
                 rollout_finished: datetime | None) -> bool:
-    """Steps 6-9: traffic, the watchdog's passes, the custom events and alert rules, the webhook, the report.
+    """Sections 5-8 of the output: traffic, the watchdog's passes, the custom events and alert rules, the webhook, the report.
     True when each of them did what the demo shows."""
     from breakerpanel.watchdog.replay import PERIOD, run_pass
     from twin.gateway import scenarios
