@@ -19,10 +19,16 @@ POST   /_twin/gateway/scenario        load a traffic scenario: {"name", "start",
 GET    /_twin/gateway/scenarios       the scenarios: [{name, description, defaultDurationMinutes, intent}]
 GET    /_twin/gateway/events          the Event Grid breaker events the loaded scenarios emitted (?schema=cloudevents)
 GET    /_twin/arm/resources           resources ARM holds for services the twin does not model
+POST   /_twin/arm/resources           a resource that existed before any deployment: {id, type, location?, properties}
+                                      (an instance's own system topic, someone else's diagnostic setting)
+PUT    /_twin/arm/providers           a provider's registration: {subscriptionId, namespace, registrationState}
+                                      (every known provider is Registered until set otherwise)
+POST   /_twin/arm/roleAssignments     a role assignment the prerequisites list: {scope, roleDefinitionId, principalId}
 POST   /_twin/arm/settle              run every active deployment to its end now
 GET    /_twin/arm/failures            injected provisioning failures
 POST   /_twin/arm/failures            fail a resource when deployed: {resource (id glob), status, code, message, count?}
-POST   /_twin/apim/services           create an APIM instance: {subscriptionId, resourceGroup, name, sku?, location?}
+POST   /_twin/apim/services           create an APIM instance: {subscriptionId, resourceGroup, name, sku?, location?,
+                                      identity? (SystemAssigned by default, UserAssigned, None)}
 PUT    /_twin/rbac                    RBAC mode on: callers may do only what their role assignments allow
 GET    /_twin/rbac                    the mode;  DELETE /_twin/rbac: off (twin/rbac/control.py documents the fields)
 GET    /_twin/health                  liveness
