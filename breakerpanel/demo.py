@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import ssl
-import threading
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from breakerpanel.core.instants import parse_instant
+from breakerpanel.loopback import LoopbackServer
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "rollout-request.json"
 SCENARIO = "region-down"
@@ -63,17 +63,15 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass  # the demo prints what arrived itself
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/breakerpanel"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = LoopbackServer(ThreadingHTTPServer, Handler, name="demo-webhook")
+        self.url = f"{self._server.url}/breakerpanel"
 
     def __enter__(self) -> WebhookReceiver:
-        self._thread.start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 def _control(url: str, ca: Path, method: str, path: str, body: object) -> Any:
@@ -211,8 +209,8 @@ def _subject(incident: dict[str, Any]) -> str:
 
 def watch_story(out: TextIO, server: Any, receiver: WebhookReceiver, settings: Any, began: datetime,
                 rollout_finished: datetime | None) -> bool:
-    """Sections 5-8 of the output: traffic, the watchdog's passes, the custom events and alert rules, the webhook, the report.
-    True when each of them did what the demo shows."""
+    """Sections 5-8 of the output: traffic, the watchdog's passes, the custom events and alert rules, the
+    webhook, the report. True when each of them did what the demo shows."""
     from breakerpanel.watchdog.replay import PERIOD, run_pass
     from twin.gateway import scenarios
     from twin.gateway.loader import load_scenario
