@@ -48,12 +48,14 @@ def _deploy(args: argparse.Namespace) -> int:
     from breakerpanel.console import console_for, print_json
     from breakerpanel.core.summary import render_summary
     from breakerpanel.progress import ProgressPrinter
-    from breakerpanel.rollout_local import run_rollout
+    from breakerpanel.rollout_local import clock_for, run_rollout
 
     checked = load_request(args.request, sys.stderr)
     if checked is None:
         return 2
     progress = None if args.json else ProgressPrinter(sys.stdout)
+    if progress is not None:
+        console_for(sys.stdout).print(f"clock: {clock_for(checked.settings)}", markup=False, style="dim")
     run = run_rollout(function_app.app, checked.check, checked.allowed, approve=args.approve,
                       settings=checked.settings, on_step=progress)
     if args.json:

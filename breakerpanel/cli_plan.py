@@ -33,6 +33,7 @@ def preflight(app: Any, checked: CheckedRequest, now: datetime) -> tuple[dict[st
     from breakerpanel.core.naming import new_rollout_id
     from breakerpanel.core.rollout_api import instance_id_for, orchestration_input
     from breakerpanel.localrun import LocalDurableHost
+    from breakerpanel.rollout_local import runs_on_twin
 
     request = checked.check.request
     assert request is not None, "preflight needs a request without errors"
@@ -42,7 +43,9 @@ def preflight(app: Any, checked: CheckedRequest, now: datetime) -> tuple[dict[st
     spec = orchestration_input(rollout_id, request, checked.allowed, checked.settings, operator, now,
                                policy=policy, instance_id=instance_id_for(request))
     plan = spec["plan"]
-    host = LocalDurableHost(app, start_time=now.replace(microsecond=0))
+    # The rollout's own rule: against Azure a retry's Retry-After is waited on the wall clock.
+    real_time = not runs_on_twin(checked.settings)
+    host = LocalDurableHost(app, start_time=None if real_time else now.replace(microsecond=0), real_time=real_time)
     results: dict[str, dict[str, Any]] = {}
     for wave in plan["waves"]:
         for job in wave["preflight"]:
@@ -68,10 +71,10 @@ def _detail(change: dict[str, Any]) -> Text:
     return text
 
 
-def render(report: dict[str, Any], request_path: str, arm_endpoint: str, out: Any) -> None:
+def render(report: dict[str, Any], request_path: str, arm_endpoint: str, clock: str, out: Any) -> None:
     console = console_for(out)
     console.print(Text(f"plan for {request_path} (nothing is deployed)", style="bold"))
-    console.print(Text(f"ARM: {arm_endpoint} (BREAKERPANEL_ARM_ENDPOINT)", style="dim"))
+    console.print(Text(f"ARM: {arm_endpoint} (BREAKERPANEL_ARM_ENDPOINT); {clock}", style="dim"))
     for wave in report["waves"]:
         for target in wave["targets"]:
             t = target["target"]
@@ -124,6 +127,7 @@ def render(report: dict[str, Any], request_path: str, arm_endpoint: str, out: An
 
 def run(args: argparse.Namespace) -> int:
     import function_app
+    from breakerpanel.rollout_local import clock_for
 
     checked = load_request(args.request, sys.stderr)
     if checked is None:
@@ -135,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         print_json({"request": str(checked.path), "armEndpoint": checked.settings.arm_endpoint, **report},
                    sys.stdout)
     else:
-        render(report, str(checked.path), checked.settings.arm_endpoint, sys.stdout)
+        render(report, str(checked.path), checked.settings.arm_endpoint, clock_for(checked.settings), sys.stdout)
     return int(report["exitCode"])
 
 
