@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -99,3 +100,35 @@ def test_the_readme_newcomer_path_deploys_the_example_verbatim(twin_process: dic
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{example['apimName']}: verified (Succeeded)" in result.stdout
     assert "SUCCEEDED" in result.stdout
+
+
+def _readme_block(after: str) -> list[str]:
+    """The lines of the first plain ``` block after the text `after` in the README."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"\n```\n(.*?)\n```", readme[readme.index(after):], re.S)
+    assert block is not None, after
+    return [line.rstrip() for line in block.group(1).splitlines() if line.strip()]
+
+
+def _normal(line: str) -> str:
+    """A line without its run-specific parts: the timings, the twin's port."""
+    line = re.sub(r"^\[ *[\d.]+s \| \+[\d:]+\]", "[t]", line)
+    return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", line)
+
+
+def _pattern(line: str) -> re.Pattern[str]:
+    """A README line, its "…" matching anything."""
+    return re.compile(re.escape(_normal(line)).replace(re.escape("…"), ".+"))
+
+
+def test_the_readme_shows_what_plan_and_deploy_print(twin_process: dict[str, str], tmp_path: Path) -> None:
+    env = {**twin_process, "BREAKERPANEL_STATE_DIR": str(tmp_path / "store")}
+    plan = _run(["plan", "--request", "examples/rollout-request.json"], ROOT, env)
+    deploy = _run(["deploy", "--request", "examples/rollout-request.json"], ROOT, env)
+
+    assert plan.returncode == 0 and deploy.returncode == 0, plan.stdout + deploy.stdout + deploy.stderr
+    for shown, printed in ((_readme_block("`plan` prints"), plan.stdout),
+                           (_readme_block("and `deploy` the progress"), deploy.stdout)):
+        lines = [line.rstrip() for line in printed.splitlines()]
+        for line in shown:
+            assert any(_pattern(line).fullmatch(_normal(got)) for got in lines), f"README line not printed: {line!r}"
