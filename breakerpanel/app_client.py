@@ -332,11 +332,12 @@ class AppClient:
         return self.call("POST", "/api/rollouts", request, role=DEPLOYER_ROLE)
 
     def status(self, instance_id: str) -> Reply:
-        return self.call("GET", f"/api/rollouts/{self._id(instance_id)}", role=DEPLOYER_ROLE)
+        # The app lets either role read one rollout: an approver reads the gate they answer.
+        return self.call("GET", f"/api/rollouts/{self._id(instance_id)}", role=f"{DEPLOYER_ROLE} or {APPROVER_ROLE}")
 
     def list(self, target: str | None = None, days: int | None = None, active: bool = False) -> Reply:
         query = {"target": target or "", "days": str(days) if days else "", "active": "true" if active else ""}
-        return self.call("GET", "/api/rollouts", role=DEPLOYER_ROLE,
+        return self.call("GET", "/api/rollouts", role=f"{DEPLOYER_ROLE} or {APPROVER_ROLE}",
                          query={k: v for k, v in query.items() if v})
 
     def answer(self, instance_id: str, approved: bool, wave: int, digest: str, comment: str = "") -> Reply:

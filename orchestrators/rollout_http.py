@@ -87,7 +87,9 @@ def _settings() -> Settings | func.HttpResponse:
         return _misconfigured(exc)
 
 
-def _denied(req: func.HttpRequest, settings: Settings, role: str) -> tuple[func.HttpResponse | None, Caller]:
+def _denied(
+    req: func.HttpRequest, settings: Settings, role: str | tuple[str, ...]
+) -> tuple[func.HttpResponse | None, Caller]:
     verdict, caller = authorize(dict(req.headers), role, mode=settings.auth,
                                 platform_easy_auth=settings.platform_easy_auth)
     if not verdict.allowed or caller is None:
@@ -228,13 +230,15 @@ async def start_rollout(req: func.HttpRequest, client: df.DurableOrchestrationCl
 
 
 async def _existing_rollout(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient, role: Literal["deployer", "approver"]
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, role: Literal["approver", "reader"]
 ) -> tuple[dict[str, Any], Caller, Settings] | func.HttpResponse:
     """The rollout named in the route, and who asks — or the response refusing them (500, 401/403, 400, 404)."""
     settings = _settings()
     if isinstance(settings, func.HttpResponse):
         return settings
-    denied, by = _denied(req, settings, settings.deployer_role if role == "deployer" else settings.approver_role)
+    # An approver reads what they are asked to approve (the gate's wave and what-if), so either role reads.
+    needed = settings.approver_role if role == "approver" else (settings.deployer_role, settings.approver_role)
+    denied, by = _denied(req, settings, needed)
     if denied is not None:
         return denied
     instance_id = req.route_params.get("instance_id")
@@ -250,7 +254,7 @@ async def _existing_rollout(
 @bp.route(route="rollouts/{instance_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
 async def get_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    found = await _existing_rollout(req, client, "deployer")
+    found = await _existing_rollout(req, client, "reader")
     if isinstance(found, func.HttpResponse):
         return found
     return _json(200, api.readable_status(found[0]))

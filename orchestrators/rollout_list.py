@@ -29,7 +29,8 @@ async def list_rollouts(req: func.HttpRequest, client: df.DurableOrchestrationCl
     settings = _settings()
     if isinstance(settings, func.HttpResponse):
         return settings
-    denied, _ = _denied(req, settings, settings.deployer_role)
+    # Approvers list too: that is how they find the rollouts waiting on them.
+    denied, _ = _denied(req, settings, (settings.deployer_role, settings.approver_role))
     if denied is not None:
         return denied
     query = parse_list_query(dict(req.params))

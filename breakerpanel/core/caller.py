@@ -102,10 +102,12 @@ def read_caller(headers: Mapping[str, str]) -> Caller | None:
 
 
 def authorize(
-    headers: Mapping[str, str], required_role: str, *, mode: str, platform_easy_auth: bool
+    headers: Mapping[str, str], required_role: str | tuple[str, ...], *, mode: str, platform_easy_auth: bool
 ) -> tuple[Verdict, Caller | None]:
-    """May this call go ahead, and who makes it. `mode` is BREAKERPANEL_AUTH; `platform_easy_auth` is
-    whether WEBSITE_AUTH_ENABLED says App Service Authentication is on."""
+    """May this call go ahead, and who makes it. `required_role` is one app role, or several any of which
+    will do; `mode` is BREAKERPANEL_AUTH; `platform_easy_auth` is whether WEBSITE_AUTH_ENABLED says App
+    Service Authentication is on."""
+    accepted = (required_role,) if isinstance(required_role, str) else required_role
     if mode == "functionKey":
         # The key alone: whatever principal headers arrived were not vouched for by anyone.
         return Verdict(True, 200, "function key (BREAKERPANEL_AUTH=functionKey)"), FUNCTION_KEY_CALLER
@@ -128,10 +130,12 @@ def authorize(
         return Verdict(False, 401, "sign in with Microsoft Entra ID: this API needs an authenticated caller"), None
     if not caller.object_id:
         return Verdict(False, 401, "the signed-in principal carries no Entra object id (oid claim)"), None
-    if required_role in caller.roles:
-        return Verdict(True, 200, f"role {required_role}"), caller
+    held = [role for role in accepted if role in caller.roles]
+    if held:
+        return Verdict(True, 200, f"role {held[0]}"), caller
+    wanted = " or ".join(f"'{role}'" for role in accepted)
     return (
-        Verdict(False, 403, f"the caller lacks the app role '{required_role}'; assign it in the app registration"),
+        Verdict(False, 403, f"the caller lacks the app role {wanted}; assign it in the app registration"),
         caller,
     )
 

@@ -36,10 +36,9 @@ KEY = "local-function-key-0123456789"
 CLIENT_ID = "5b2c7f0e-1111-4c3d-9e8f-0a1b2c3d4e5f"
 USERS = {  # token → who Entra says it is, with the app roles it carries
     "token-ada": principal("ada@contoso.com", "11111111-1111-1111-1111-111111111111", "Rollout.Deploy"),
-    # An approver reads what they approve: GET /api/rollouts/{id} needs the deployer role too.
-    "token-grace": principal("grace@contoso.com", "22222222-2222-2222-2222-222222222222", "Rollout.Approve",
-                             "Rollout.Deploy"),
+    "token-grace": principal("grace@contoso.com", "22222222-2222-2222-2222-222222222222", "Rollout.Approve"),
     "token-ivy": principal("ivy@contoso.com", "55555555-5555-5555-5555-555555555555", "Rollout.Approve"),
+    "token-nobody": principal("nobody@contoso.com", "66666666-6666-6666-6666-666666666666"),
     "token-eve": principal("eve@contoso.com", "33333333-3333-3333-3333-333333333333", "Rollout.Deploy"),
 }
 # two members, one per priority: enough for a pool, fewer to deploy

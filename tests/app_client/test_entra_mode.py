@@ -57,18 +57,32 @@ def test_the_starter_cannot_approve_their_own_rollout(entra_stack: Stack, monkey
     assert "403 FourEyes" in own.err and "another approver" in own.err
 
 
-def test_an_approver_who_cannot_read_rollouts_is_told_why_approve_needs_it(
+def test_an_approver_without_the_deployer_role_reads_the_gate_and_approves(
     entra_stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     as_user(monkeypatch, "token-ada")
     instance_id = entra_stack.start(rollout_request(approval="required"))
     as_user(monkeypatch, "token-ivy")
 
+    shown = entra_stack.cli("status", instance_id, "--json")
     run = entra_stack.cli("approve", instance_id)
 
+    assert shown.code == 0 and shown.json["phase"] == "awaitingApproval", shown
+    assert run.code == 0, run
+    assert [s for s in entra_stack.server.seen if s["path"].endswith("/approve")]
+
+
+def test_a_caller_with_neither_role_cannot_read_a_rollout(
+    entra_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    as_user(monkeypatch, "token-ada")
+    instance_id = entra_stack.start(rollout_request(approval="required"))
+    as_user(monkeypatch, "token-nobody")
+
+    run = entra_stack.cli("status", instance_id)
+
     assert run.code == 2, run
-    assert "reads the rollout's gate first, and reading needs Rollout.Deploy" in run.err
-    assert not [s for s in entra_stack.server.seen if s["path"].endswith("/approve")]
+    assert "403" in run.err and "Rollout.Deploy" in run.err and "Rollout.Approve" in run.err
 
 
 def test_a_caller_without_the_deployer_role_is_told_which_role(
