@@ -184,7 +184,8 @@ def token_destination_problem(url: str, allowed: tuple[str, ...]) -> str | None:
     return None
 
 
-def _cloud(env: Mapping[str, str]) -> Cloud:
+def cloud_of(env: Mapping[str, str]) -> Cloud:
+    """The Azure cloud BREAKERPANEL_CLOUD names (public when unset)."""
     raw = env.get("BREAKERPANEL_CLOUD", "").strip() or PUBLIC_CLOUD.name
     for name, cloud in CLOUDS.items():
         if raw.lower() == name.lower():
@@ -344,7 +345,7 @@ def _events_function_id(env: Mapping[str, str]) -> str:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings; `env` defaults to the process environment."""
     env = os.environ if env is None else env
-    cloud = _cloud(env)
+    cloud = cloud_of(env)
     arm = _endpoint(env, "BREAKERPANEL_ARM_ENDPOINT", cloud.arm_endpoint)
     logs = _endpoint(env, "BREAKERPANEL_LOGS_ENDPOINT", cloud.logs_endpoint)
 

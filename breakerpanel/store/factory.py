@@ -15,6 +15,8 @@ The table's account, first match wins:
     AzureWebJobsStorage__tableServiceUri   the Functions identity-based convention, with DefaultAzureCredential
     AzureWebJobsStorage__accountName       the same, the URI derived for the public cloud
 `AzureWebJobsStorage__clientId` (or AZURE_CLIENT_ID) picks the user-assigned identity, as it does for the host.
+A URI form gets the app's Entra token, so its host must be a table endpoint of the configured cloud
+(BREAKERPANEL_CLOUD); in Azure (a managed identity endpoint is present) the token is the managed identity's alone.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from breakerpanel.settings import SettingsError
+from breakerpanel.settings import MANAGED_IDENTITY_VARIABLES, SettingsError, cloud_of, token_destination_problem
 from breakerpanel.store.base import Store
 from breakerpanel.store.sqlite_store import DATABASE_FILE, SqliteStore
 
@@ -37,6 +39,12 @@ DEFAULT_STATE_DIR = ".breakerpanel"
 DEFAULT_TABLE = "breakerpanel"
 _TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 _ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
+# Table service host suffixes per cloud (Microsoft Learn, "Azure Storage endpoints" / sovereign-cloud pages).
+TABLE_SUFFIXES = {
+    "AzurePublicCloud": ".table.core.windows.net",
+    "AzureUSGovernment": ".table.core.usgovcloudapi.net",
+    "AzureChinaCloud": ".table.core.chinacloudapi.cn",
+}
 
 
 def store_kind(env: Mapping[str, str]) -> str:
@@ -93,10 +101,24 @@ def _https_uri(variable: str, value: str) -> str:
     return value.rstrip("/")
 
 
+def _token_uri(env: Mapping[str, str], variable: str, value: str) -> str:
+    """An https table endpoint the app's token may be sent to: the configured cloud's, nobody else's."""
+    uri = _https_uri(variable, value)
+    suffix = TABLE_SUFFIXES[cloud_of(env).name]
+    problem = token_destination_problem(uri, (suffix,))
+    if problem is not None:
+        raise SettingsError(
+            variable, f"{value!r} would receive the app's Entra token, but {problem}",
+            f"use the account's table endpoint, https://<account>{suffix} (BREAKERPANEL_CLOUD decides the cloud), "
+            "or a connection string in AzureWebJobsStorage for Azurite",
+        )
+    return uri
+
+
 def table_endpoint(env: Mapping[str, str]) -> tuple[str, str]:
     """("uri", https endpoint) for identity-based access, or ("connection_string", text)."""
     if uri := env.get("BREAKERPANEL_STORE_TABLE_URI", "").strip():
-        return "uri", _https_uri("BREAKERPANEL_STORE_TABLE_URI", uri)
+        return "uri", _token_uri(env, "BREAKERPANEL_STORE_TABLE_URI", uri)
     if connection := env.get("AzureWebJobsStorage", "").strip():
         # The SDK recognises only the exact text "UseDevelopmentStorage=true"; local.settings files often
         # carry a trailing semicolon.
@@ -110,14 +132,14 @@ def table_endpoint(env: Mapping[str, str]) -> tuple[str, str]:
             )
         return "connection_string", connection
     if uri := env.get("AzureWebJobsStorage__tableServiceUri", "").strip():
-        return "uri", _https_uri("AzureWebJobsStorage__tableServiceUri", uri)
+        return "uri", _token_uri(env, "AzureWebJobsStorage__tableServiceUri", uri)
     if account := env.get("AzureWebJobsStorage__accountName", "").strip():
         if not _ACCOUNT_NAME.fullmatch(account):
             raise SettingsError(
                 "AzureWebJobsStorage__accountName", f"{account!r} is not a storage account name",
                 "use the account's name: 3-24 lower-case letters and digits",
             )
-        return "uri", f"https://{account}.table.core.windows.net"
+        return "uri", f"https://{account}{TABLE_SUFFIXES[cloud_of(env).name]}"
     raise SettingsError(
         "BREAKERPANEL_STORE", "is 'table' but no storage account is configured",
         "set AzureWebJobsStorage__accountName (identity-based, as in Azure), BREAKERPANEL_STORE_TABLE_URI, "
@@ -140,10 +162,16 @@ def table_client(env: Mapping[str, str]) -> TableClient:
     name = table_name(env)
     if form == "connection_string":
         return TableClient.from_connection_string(target, name, **options)
-    from azure.identity import DefaultAzureCredential
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
     client_id = env.get("AzureWebJobsStorage__clientId", "").strip() or env.get("AZURE_CLIENT_ID", "").strip()
-    credential = DefaultAzureCredential(managed_identity_client_id=client_id or None)
+    credential: Any
+    if any(env.get(variable, "").strip() for variable in MANAGED_IDENTITY_VARIABLES):
+        # In Azure the managed identity alone, as for ARM: a stray login on the host never becomes the app.
+        credential = ManagedIdentityCredential(client_id=client_id or None)
+    else:
+        credential = DefaultAzureCredential(managed_identity_client_id=client_id or None,
+                                            exclude_interactive_browser_credential=True)
     return TableClient(target, name, credential=credential, **options)
 
 

@@ -102,3 +102,44 @@ def test_the_connection_string_never_appears_in_the_store_repr() -> None:
                         "AzureWebJobsStorage": "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=c2VjcmV0;"
                                                "EndpointSuffix=core.windows.net"})
     assert "c2VjcmV0" not in repr(store)
+
+
+@pytest.mark.parametrize(
+    ("variable", "uri"),
+    [
+        ("BREAKERPANEL_STORE_TABLE_URI", "https://collector.example.com"),
+        ("BREAKERPANEL_STORE_TABLE_URI", "https://x.table.core.windows.net.evil.example"),
+        ("BREAKERPANEL_STORE_TABLE_URI", "https://x.table.core.windows.net:8443"),
+        ("AzureWebJobsStorage__tableServiceUri", "https://user@x.table.core.windows.net"),
+        ("AzureWebJobsStorage__tableServiceUri", "https://127.0.0.1:10002/devstoreaccount1"),
+    ],
+)
+def test_the_apps_token_goes_only_to_a_table_endpoint_of_its_cloud(variable: str, uri: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        open_store({"BREAKERPANEL_STORE": "table", variable: uri})
+    assert caught.value.variable == variable
+    assert "Entra token" in caught.value.problem and ".table.core.windows.net" in caught.value.fix
+
+
+def test_a_table_endpoint_is_compared_as_dns_sees_it() -> None:
+    assert table_endpoint({"BREAKERPANEL_STORE_TABLE_URI": "https://X.Table.Core.Windows.Net./"}) == (
+        "uri", "https://X.Table.Core.Windows.Net.")
+
+
+def test_a_sovereign_cloud_gets_its_own_table_hosts() -> None:
+    env = {"BREAKERPANEL_CLOUD": "AzureUSGovernment", "AzureWebJobsStorage__accountName": "stgov01"}
+    assert table_endpoint(env) == ("uri", "https://stgov01.table.core.usgovcloudapi.net")
+    with pytest.raises(SettingsError) as caught:
+        table_endpoint({"BREAKERPANEL_CLOUD": "AzureUSGovernment",
+                        "BREAKERPANEL_STORE_TABLE_URI": "https://x.table.core.windows.net"})
+    assert ".table.core.usgovcloudapi.net" in caught.value.fix
+
+
+def test_in_azure_the_table_store_uses_the_managed_identity_alone() -> None:
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    in_azure = open_store({"BREAKERPANEL_STORE": "table", "AzureWebJobsStorage__accountName": "stbreaker01",
+                           "IDENTITY_ENDPOINT": "http://127.0.0.1:41000/msi/token"})
+    local = open_store({"BREAKERPANEL_STORE": "table", "AzureWebJobsStorage__accountName": "stbreaker01"})
+    assert isinstance(in_azure._client.credential, ManagedIdentityCredential)  # type: ignore[attr-defined]
+    assert isinstance(local._client.credential, DefaultAzureCredential)  # type: ignore[attr-defined]
