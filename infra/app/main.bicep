@@ -27,8 +27,8 @@ param alertEmail string = ''
 @description('Optional. Azure Resource Manager endpoint the app calls (BREAKERPANEL_ARM_ENDPOINT).')
 param armEndpoint string = environment().resourceManager
 
-@description('Optional. Log Analytics query endpoint the app calls (BREAKERPANEL_LOGS_ENDPOINT).')
-param logsEndpoint string = 'https://api.loganalytics.io'
+@description('Optional. Log Analytics query endpoint the app calls (BREAKERPANEL_LOGS_ENDPOINT); empty: the deployment cloud\'s own (api.loganalytics.io, api.loganalytics.us, api.loganalytics.azure.cn).')
+param logsEndpoint string = ''
 
 @description('Optional. How often the watchdog runs (BREAKERPANEL_WATCH_SCHEDULE): a six-field NCRONTAB expression.')
 param watchSchedule string = '0 */5 * * * *'
