@@ -30,6 +30,7 @@ from breakerpanel.core.polling import FIRST_POLL_SECONDS
 from breakerpanel.localrun import Step
 from breakerpanel.rollout_local import REAL_CLOCK, SIMULATED_CLOCK, allowed_targets, check_request, run_rollout
 from breakerpanel.settings import load_settings
+from tests.security.local_identity import IDENTITY_HEADER, IdentityEndpoint, running_identity_endpoint
 from twin.faults import parse_rule
 
 SUB = "00000000-0000-0000-0000-0000000000c1"
@@ -41,40 +42,10 @@ _OTHER_IDENTITY_VARIABLES = ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PA
                              "AZURE_USERNAME", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "MSI_ENDPOINT", "MSI_SECRET")
 
 
-class _IdentityEndpoint(BaseHTTPRequestHandler):
-    """App Service's managed-identity endpoint: GET ?api-version=2019-08-01&resource=... with X-IDENTITY-HEADER."""
-
-    server: _IdentityServer
-
-    def do_GET(self) -> None:
-        self.server.requests.append(self.headers.get("X-IDENTITY-HEADER"))
-        body = json.dumps({"access_token": "managed-identity-token", "expires_on": str(int(time.time()) + 3600),
-                           "resource": "https://management.azure.com", "token_type": "Bearer"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
-
-class _IdentityServer(ThreadingHTTPServer):
-    daemon_threads = True
-    requests: list[str | None]
-
-
 @pytest.fixture
-def identity_endpoint() -> Iterator[_IdentityServer]:
-    server = _IdentityServer(("127.0.0.1", 0), _IdentityEndpoint)
-    server.requests = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+def identity_endpoint() -> Iterator[IdentityEndpoint]:
+    with running_identity_endpoint() as server:
+        yield server
 
 
 class _ArmImpostor(ThreadingHTTPServer):
@@ -197,7 +168,7 @@ EXPECTED_CALLS = [("GET", 404), ("PUT", 201), ("GET", 429), ("GET", 200), ("GET"
 
 
 def test_a_rollout_reaching_arm_with_a_real_identity_waits_retry_after_and_polls_in_wall_time(
-    rollout_env: Any, identity_endpoint: _IdentityServer, arm_impostor: _ArmImpostor, monkeypatch: pytest.MonkeyPatch
+    rollout_env: Any, identity_endpoint: IdentityEndpoint, arm_impostor: _ArmImpostor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Azure's settings: every endpoint and the credential as a laptop or CI job against a subscription has them.
     for name in ("BREAKERPANEL_ARM_ENDPOINT", "BREAKERPANEL_LOGS_ENDPOINT", "BREAKERPANEL_STATIC_TOKEN",
@@ -207,7 +178,7 @@ def test_a_rollout_reaching_arm_with_a_real_identity_waits_retry_after_and_polls
     for name in _OTHER_IDENTITY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("IDENTITY_ENDPOINT", f"http://127.0.0.1:{identity_endpoint.server_address[1]}/msi/token")
-    monkeypatch.setenv("IDENTITY_HEADER", "local-identity-header")
+    monkeypatch.setenv("IDENTITY_HEADER", IDENTITY_HEADER)
     steps: list[Step] = []
 
     started = time.monotonic()
@@ -216,7 +187,8 @@ def test_a_rollout_reaching_arm_with_a_real_identity_waits_retry_after_and_polls
 
     assert run.succeeded, run.status
     assert run.clock == REAL_CLOCK
-    assert identity_endpoint.requests and set(identity_endpoint.requests) == {"local-identity-header"}
+    assert identity_endpoint.requests
+    assert {asked["header"] for asked in identity_endpoint.requests} == {IDENTITY_HEADER}
     assert arm_impostor.tunnels and set(arm_impostor.tunnels) == {"management.azure.com:443"}
     assert _deployment_calls(rollout_env) == EXPECTED_CALLS
     asked = RETRY_AFTER + FIRST_POLL_SECONDS

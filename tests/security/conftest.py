@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 
-from tests.security.local_identity import IdentityEndpoint, IdentityHandler, RefusingProxy
+from tests.security.local_identity import IdentityEndpoint, RefusingProxy, running_identity_endpoint
 
 
 @pytest.fixture
 def identity_endpoint() -> Iterator[IdentityEndpoint]:
-    server = IdentityEndpoint(("127.0.0.1", 0), IdentityHandler)
-    server.requests = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with running_identity_endpoint() as server:
+        yield server
 
 
 @pytest.fixture
