@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from breakerpanel.core.prerequisites import OPENAI_USER_ROLE_ID
 from twin.app import Twin
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -29,8 +30,14 @@ def example_targets(examples: Path = EXAMPLES) -> list[dict[str, str]]:
 
 
 def seed_example_instances(twin: Twin, examples: Path = EXAMPLES) -> list[dict[str, str]]:
-    """Create the examples' APIM instances (Developer tier: pools and breakers need a dedicated tier)."""
+    """Create the examples' APIM instances as a prepared subscription holds them: Developer tier (pools and
+    breakers need a dedicated tier), and the instance's identity allowed to call Azure OpenAI (Cognitive Services
+    OpenAI User on the subscription), so the rollout's prerequisites pass."""
     targets = example_targets(examples)
     for target in targets:
-        twin.apim.create_service(target["subscriptionId"], target["resourceGroup"], target["apimName"], "Developer")
+        subscription, group, name = target["subscriptionId"], target["resourceGroup"], target["apimName"]
+        twin.apim.create_service(subscription, group, name, "Developer")
+        scope = f"/subscriptions/{subscription}"
+        role = f"{scope}/providers/Microsoft.Authorization/roleDefinitions/{OPENAI_USER_ROLE_ID}"
+        twin.prerequisites.assign(scope, role, twin.apim.service(subscription, group, name).principal_id)
     return targets
