@@ -23,7 +23,7 @@ import duckdb_kql
 
 from twin.app_insights.schema import APP_EVENTS, CUSTOM_EVENTS, DUCKDB_TYPES, TABLES
 from twin.log_analytics import results
-from twin.log_analytics.engine import QueryRejected
+from twin.log_analytics.engine import QueryRejected, kql_connection
 from twin.log_analytics.timespan import parse_timespan
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class AppInsightsState:
     def __init__(self, logs: LogsState) -> None:
         self._logs = logs  # its clock and ingestion delay decide what a query sees
         self._lock = threading.Lock()
-        self._con = duckdb_kql.connect()
+        self._con = kql_connection()
         for table, (columns, _) in TABLES.items():
             cols = ", ".join(f"{_quote(n)} {DUCKDB_TYPES[t]}" for n, t in columns)
             self._con.execute(f"CREATE TABLE {_quote('_twin_' + table)} ({cols})")

@@ -100,12 +100,19 @@ def _close_all() -> None:
         con.close()
 
 
+def kql_connection() -> duckdb.DuckDBPyConnection:
+    """A duckdb-kql connection that lives until the interpreter exits (see _CONNECTIONS): every twin engine
+    opens its connections here."""
+    con = duckdb_kql.connect()
+    _CONNECTIONS.append(con)
+    return con
+
+
 class LogsEngine:
     def __init__(self) -> None:
         # One connection, used by one thread at a time: DuckDB connections are not safe to share concurrently.
         self._lock = threading.Lock()
-        self._con = duckdb_kql.connect()
-        _CONNECTIONS.append(self._con)
+        self._con = kql_connection()
         columns = ", ".join(f"{_quote(name)} {DUCKDB_TYPES[kind]}" for name, kind in COLUMNS)
         self._con.execute(f"CREATE TABLE {_STORE} ({columns}, {_WORKSPACE} VARCHAR)")
         self._window(None, None)
