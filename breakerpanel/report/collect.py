@@ -12,16 +12,13 @@ from typing import Any
 
 from breakerpanel.core.report_model import TargetInputs, TargetReport, build_target_report
 from breakerpanel.core.watch.bins import Grid
-from breakerpanel.core.watch.config import gateway_config
-from breakerpanel.core.watch.kql import QueryTarget, bin_seconds_for
+from breakerpanel.core.watch.kql import bin_seconds_for
 from breakerpanel.core.watch.run import target_key
 from breakerpanel.settings import Settings
 from breakerpanel.store.base import INCIDENT, Store
 from breakerpanel.targets import AllowedTarget
-from breakerpanel.watchdog.check import group_targets
+from breakerpanel.watchdog.check import group_targets, query_group, read_group_backends
 from breakerpanel.watchdog.collect import (
-    query_gateway_logs,
-    read_backends,
     read_deployments,
     read_transitions,
     target_of,
@@ -44,25 +41,11 @@ def _stored(store: Store, allowed: AllowedTarget, key: str, problems: list[dict[
 def collect_group(settings: Settings, watch: WatchSettings, group: Sequence[AllowedTarget], store: Store,
                   start: datetime, end: datetime) -> list[TargetReport]:
     policy = watch.policy
-    backends: dict[int, list[dict[str, Any]] | None] = {}
-    problems: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(group))}
-    for index, allowed in enumerate(group):
-        bodies, found = read_backends(settings, allowed)
-        backends[index] = bodies
-        if found:
-            problems[index].append(found)
-    configs = {i: gateway_config(b) for i, b in backends.items() if b is not None}
+    backends, configs, problems = read_group_backends(settings, group)
     step = bin_seconds_for(list(configs.values()))
     grid = Grid.ending_at(end, lookback_seconds=(end - start).total_seconds(), step_seconds=step,
                           lag_seconds=policy.ingestion_lag_seconds)
-    bins = None
-    queried = [(group[i], QueryTarget(group[i].target.apim_resource_id, c)) for i, c in configs.items()]
-    if queried:
-        bins, found, _ = query_gateway_logs(settings, group[0].log_analytics_workspace_id, queried, grid.start,
-                                            end, step)
-        if found:
-            for index in configs:
-                problems[index].append(found)
+    bins, _ = query_group(settings, group, configs, problems, grid.start, end, step)
     reports = []
     for index, allowed in enumerate(group):
         target = target_of(allowed)

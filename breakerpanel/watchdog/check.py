@@ -10,7 +10,7 @@ from breakerpanel.alerts.dispatch import sink_names
 from breakerpanel.alerts.outbox import stage_incident
 from breakerpanel.core.instants import format_instant, parse_instant
 from breakerpanel.core.watch.bins import Grid
-from breakerpanel.core.watch.config import gateway_config
+from breakerpanel.core.watch.config import GatewayConfig, gateway_config
 from breakerpanel.core.watch.events import BreakerEventError, BreakerTransition, parse_breaker_event
 from breakerpanel.core.watch.incidents import Transition
 from breakerpanel.core.watch.kql import QueryTarget, bin_seconds_for
@@ -108,11 +108,11 @@ def _unknown_result(allowed: AllowedTarget, now: datetime, problems: list[dict[s
             "problems": problems, "breakers": [], "incidents": [], "open": []}
 
 
-def check_group(
-    settings: Settings, watch: WatchSettings, group: Sequence[AllowedTarget], store: Store, now: datetime
-) -> list[dict[str, Any]]:
-    """Read, judge and record every target of `group` as of `now`; one result per target. Never raises."""
-    policy = watch.policy
+def read_group_backends(
+    settings: Settings, group: Sequence[AllowedTarget]
+) -> tuple[dict[int, list[dict[str, Any]] | None], dict[int, GatewayConfig], dict[int, list[dict[str, Any]]]]:
+    """Each target's backend bodies (None: unreadable), its breaker config where read, and its problems so far,
+    keyed by the target's index in `group`."""
     backends: dict[int, list[dict[str, Any]] | None] = {}
     problems: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(group))}
     for index, allowed in enumerate(group):
@@ -121,20 +121,36 @@ def check_group(
         if found:
             problems[index].append(found)
     configs = {i: gateway_config(b) for i, b in backends.items() if b is not None}
+    return backends, configs, problems
+
+
+def query_group(
+    settings: Settings, group: Sequence[AllowedTarget], configs: dict[int, GatewayConfig],
+    problems: dict[int, list[dict[str, Any]]], start: datetime, end: datetime, step: int,
+) -> tuple[Any, dict[str, Any]]:
+    """The group's one gateway-log query (its workspace, every target whose config was read): the bins and the
+    query's statistics; a failure is added to each queried target's problems."""
+    queried = [(group[i], QueryTarget(group[i].target.apim_resource_id, c)) for i, c in configs.items()]
+    if not queried:
+        return None, {}
+    bins, found, stats = query_gateway_logs(settings, group[0].log_analytics_workspace_id, queried, start, end, step)
+    if found:
+        for index in configs:
+            problems[index].append(found)
+    return bins, stats
+
+
+def check_group(
+    settings: Settings, watch: WatchSettings, group: Sequence[AllowedTarget], store: Store, now: datetime
+) -> list[dict[str, Any]]:
+    """Read, judge and record every target of `group` as of `now`; one result per target. Never raises."""
+    policy = watch.policy
+    backends, configs, problems = read_group_backends(settings, group)
     step = bin_seconds_for(list(configs.values()))
     trips = [b.rule.trip_seconds for c in configs.values() for b in c.backends if b.rule is not None]
     grid = Grid.ending_at(now, lookback_seconds=policy.lookback_for(trips), step_seconds=step,
                           lag_seconds=policy.ingestion_lag_seconds)
-    bins = None
-    query_stats: dict[str, Any] = {}
-    queried = [(group[i], QueryTarget(group[i].target.apim_resource_id, c)) for i, c in configs.items()]
-    if queried:
-        bins, found, query_stats = query_gateway_logs(
-            settings, group[0].log_analytics_workspace_id, queried, grid.start, now, step
-        )
-        if found:
-            for index in configs:
-                problems[index].append(found)
+    bins, query_stats = query_group(settings, group, configs, problems, grid.start, now, step)
     results = []
     for index, allowed in enumerate(group):
         try:
