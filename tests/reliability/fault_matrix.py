@@ -60,6 +60,8 @@ FAULTS: dict[str, dict[str, Any]] = {
 }
 # Rows: (label, scenario, route, which call: the n-th call of that route matching `where`, counted from 1).
 ROWS: list[tuple[str, str, str, str, int]] = [
+    ("prereq: instance GET", "deploy", "apim.service.get", "", 1),
+    ("prereq: role assignments", "deploy", "authorization.roleAssignments.list", "", 1),
     ("validate", "deploy", "arm.deployments.validate", "", 1),
     ("what-if", "deploy", "arm.deployments.whatif", "", 1),
     ("what-if result", "deploy", "arm.deployments.whatif.result", "", 1),
