@@ -34,6 +34,7 @@ from activities.deployments import (
 from activities.locks import rollout_cancel_requested, rollout_lock_targets
 from activities.prerequisites import arm_prerequisites
 from breakerpanel.core import rollout_flow as flow
+from breakerpanel.core import waiting as waits
 
 bp = df.Blueprint()
 
@@ -42,6 +43,45 @@ bp = df.Blueprint()
 POLLS_PER_GENERATION = 20
 Task = Any
 Context = df.DurableOrchestrationContext
+# What each activity's retry waits are about, in the custom status: a name a person knows, never a URL.
+CALLS: dict[Any, str] = {
+    arm_deployment_state: waits.DEPLOYMENT_GET, arm_start_deployment: "deployment submit", arm_validate: "validate",
+    arm_what_if: "what-if", arm_cancel_deployment: "deployment cancel",
+    arm_failed_operations: "deployment operations list", arm_rollback_point: "deployment list (rollback point)",
+    apim_read_backends: "APIM backends read", arm_prerequisites: "prerequisite reads",
+    rollout_lock_targets: "target lock", rollout_cancel_requested: "cancel flag read",
+    rollout_decision: "rollout decision",
+}
+
+
+class Shown:
+    """One orchestration's custom status: its view (the rollout's progress; a child has none) and what it waits
+    for now. Written only when it changes, as the task hub stores it with every checkpoint."""
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
+        self._view: dict[str, Any] | None = None
+        self._waiting: dict[str, Any] | None = None
+        self._last: dict[str, Any] | None = None
+
+    def view(self, view: dict[str, Any]) -> None:
+        self._view = view
+        self._write()
+
+    def waiting(self, waiting: dict[str, Any] | None) -> None:
+        self._waiting = waiting
+        self._write()
+
+    def _write(self) -> None:
+        status = {**(self._view or {}), **({"waiting": self._waiting} if self._waiting else {})}
+        if not status:
+            if self._last is None:
+                return
+            # An empty status is never sent (the SDK drops a falsy one), so it could not clear the last wait.
+            status = {"waiting": None}
+        if status != self._last:
+            self._context.set_custom_status(status)
+            self._last = status
 
 
 def observe(context: Context, cancel: Task, task: Task) -> Generator[Task, Any, Any]:
@@ -57,22 +97,30 @@ def observe(context: Context, cancel: Task, task: Task) -> Generator[Task, Any, 
     return task.result
 
 
-def wait(context: Context, cancel: Task | None, seconds: float) -> Generator[Task, Any, None]:
+def wait(context: Context, cancel: Task | None, seconds: float, shown: Shown | None = None,
+         why: dict[str, Any] | None = None) -> Generator[Task, Any, None]:
+    """A durable timer, shown (`why`, a waits object) in the custom status for as long as it runs."""
+    if shown is not None:
+        shown.waiting(why)
     timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=seconds))
     if cancel is None or cancel.is_completed:
         yield timer
-        return
-    yield context.task_any([timer, cancel])
-    if not timer.is_completed:
-        timer.cancel()
+    else:
+        yield context.task_any([timer, cancel])
+        if not timer.is_completed:
+            timer.cancel()
+    if shown is not None:
+        shown.waiting(None)
 
 
 def call_with_retry(
-    context: Context, activity: Any, payload: dict[str, Any], attempts: int, cancel: Task | None = None
+    context: Context, activity: Any, payload: dict[str, Any], attempts: int, cancel: Task | None = None,
+    shown: Shown | None = None,
 ) -> Generator[Task, Any, dict]:
     """Call an activity; on a transient outcome wait (durable timer, Retry-After honoured) and call again.
 
     With `cancel`, a cancel during a wait ends the retries: the last outcome is returned, marked cancelled.
+    With `shown`, each wait is in the custom status: Retry-After or back-off, and which call.
     """
     attempt = 0
     while True:
@@ -81,7 +129,8 @@ def call_with_retry(
         delay = flow.retry_after(outcome, attempt, attempts)
         if delay is None:
             return outcome
-        yield from wait(context, cancel, delay)
+        why = waits.retry_wait(outcome, delay, context.current_utc_datetime, CALLS.get(activity, "activity"))
+        yield from wait(context, cancel, delay, shown, why)
         if cancel is not None and cancel.is_completed:
             return {**outcome, "cancelled": True}
         attempt += 1
@@ -106,7 +155,8 @@ def children(
             else flow.child_failed(job, role, str(task.result)) for task, job in zip(tasks, jobs, strict=True)]
 
 
-def cancel_flag(context: Context, rollout: str | None) -> Generator[Task, Any, dict | None]:
+def cancel_flag(context: Context, rollout: str | None, shown: Shown | None = None
+                ) -> Generator[Task, Any, dict | None]:
     """The cancel the route recorded for the rollout before raising its events, or None.
 
     Read when a deploying child or a poller generation starts: an event raised before it existed (the
@@ -115,7 +165,7 @@ def cancel_flag(context: Context, rollout: str | None) -> Generator[Task, Any, d
     """
     if not rollout:
         return None
-    found = yield from call_with_retry(context, rollout_cancel_requested, {"rollout": rollout}, 3)
+    found = yield from call_with_retry(context, rollout_cancel_requested, {"rollout": rollout}, 3, shown=shown)
     cancel = found.get("cancel") if found.get("outcome") == "ok" else None
     return cancel if isinstance(cancel, dict) else None
 
@@ -126,20 +176,23 @@ def deployment_poller(context: Context) -> Generator[Task, Any, dict]:
     stop; when its state cannot be learned, say so (unknown). Continue-as-new every few polls."""
     spec: dict[str, Any] = context.get_input()
     cancel = context.wait_for_external_event(flow.CANCEL_EVENT)
+    shown = Shown(context)
     if spec.get("mode") == "watch":
-        flagged = yield from cancel_flag(context, spec.get("rollout"))
+        flagged = yield from cancel_flag(context, spec.get("rollout"), shown)
         if flagged is not None:
             spec = flow.stop_polling(spec, "cancelled", context.current_utc_datetime, flagged)
     for _ in range(POLLS_PER_GENERATION):
         if spec.get("mode") == "stop":
-            outcome = yield from call_with_retry(context, arm_cancel_deployment, spec["call"], spec["attempts"])
+            outcome = yield from call_with_retry(context, arm_cancel_deployment, spec["call"], spec["attempts"],
+                                                 shown=shown)
             step = flow.after_cancel_request(spec, outcome, context.current_utc_datetime)
             if "done" in step:
                 return step["done"]
             spec = step["spec"]
             continue
         listening = cancel if spec.get("mode") == "watch" else None
-        state = yield from call_with_retry(context, arm_deployment_state, spec["call"], spec["attempts"], listening)
+        state = yield from call_with_retry(context, arm_deployment_state, spec["call"], spec["attempts"], listening,
+                                           shown)
         spec = {**spec, "polls": int(spec.get("polls", 0)) + 1}
         decision = flow.poll_decision(spec, state, context.current_utc_datetime, cancelled=cancel.is_completed,
                                       cancel_event=cancel.result if cancel.is_completed else None)
@@ -148,7 +201,8 @@ def deployment_poller(context: Context) -> Generator[Task, Any, dict]:
         if "spec" in decision:
             spec = decision["spec"]
             continue
-        yield from wait(context, listening, decision["wait"])
+        yield from wait(context, listening, decision["wait"], shown,
+                        waits.poll_wait(state, decision["wait"], context.current_utc_datetime))
     context.continue_as_new(spec)
     return {}
 
@@ -159,16 +213,17 @@ def target_preflight(context: Context) -> Generator[Task, Any, dict]:
     prerequisite or a cancel skips what is left)."""
     spec: dict[str, Any] = context.get_input()
     cancel = context.wait_for_external_event(flow.CANCEL_EVENT)
+    shown = Shown(context)
     checked = None
     if spec.get("prerequisites"):
-        checked = yield from call_with_retry(context, arm_prerequisites, spec["call"], spec["attempts"], cancel)
+        checked = yield from call_with_retry(context, arm_prerequisites, spec["call"], spec["attempts"], cancel, shown)
         if flow.prerequisites_block(checked) or cancel.is_completed:
             return {"prerequisites": checked, "validate": None, "whatIf": None, "cancelled": cancel.is_completed}
     call = flow.with_prerequisites(spec["call"], checked)
-    validated = yield from call_with_retry(context, arm_validate, call, spec["attempts"], cancel)
+    validated = yield from call_with_retry(context, arm_validate, call, spec["attempts"], cancel, shown)
     if validated.get("outcome") != "ok" or cancel.is_completed:
         return {"prerequisites": checked, "validate": validated, "whatIf": None, "cancelled": cancel.is_completed}
-    what_if = yield from call_with_retry(context, arm_what_if, call, spec["attempts"], cancel)
+    what_if = yield from call_with_retry(context, arm_what_if, call, spec["attempts"], cancel, shown)
     return {"prerequisites": checked, "validate": validated, "whatIf": what_if, "cancelled": cancel.is_completed}
 
 
@@ -188,16 +243,17 @@ def target_deploy(context: Context) -> Generator[Task, Any, dict]:
     job: dict[str, Any] = context.get_input()
     call, attempts = job["call"], job["attempts"]
     cancel = context.wait_for_external_event(flow.CANCEL_EVENT)
-    flagged = yield from cancel_flag(context, job.get("rollout"))
+    shown = Shown(context)
+    flagged = yield from cancel_flag(context, job.get("rollout"), shown)
     if flagged is not None:  # cancelled before this child existed: nothing is looked up or submitted
         return flow.target_result(job, started=None, cancel=flagged)
     point: dict[str, Any] | None = None
     if job["rollback"]:
         # Found before deploying: afterwards the newest good deployment could be this one.
-        point = yield from call_with_retry(context, arm_rollback_point, call, attempts, cancel)
+        point = yield from call_with_retry(context, arm_rollback_point, call, attempts, cancel, shown)
     if cancel.is_completed:
         return flow.target_result(job, started=None, cancel=cancel.result)
-    started = yield from call_with_retry(context, arm_start_deployment, call, attempts, cancel)
+    started = yield from call_with_retry(context, arm_start_deployment, call, attempts, cancel, shown)
     poller_id = job.get("pollerId") or f"{context.instance_id}-poll"
     if started.get("outcome") == "ok" and cancel.is_completed:
         # Submitted, and a cancel came meanwhile (its poller did not exist yet to hear it): stop it at once.
@@ -213,18 +269,20 @@ def target_deploy(context: Context) -> Generator[Task, Any, dict]:
     operations: dict[str, Any] | None = None
     rollback: dict[str, Any] | None = None
     if final.get("provisioningState") == "Failed" and not final.get("stop"):
-        operations = yield from call_with_retry(context, arm_failed_operations, call, attempts)
+        operations = yield from call_with_retry(context, arm_failed_operations, call, attempts, shown=shown)
         rollback_call = None
         if job["rollback"] and (point or {}).get("deploymentName"):
             # Decided in an activity: a replay by newer code re-deploys the parameters the what-if showed.
             decided = yield from call_with_retry(context, rollout_decision,
-                                                 {"decision": "rollbackCall", "job": job, "point": point}, attempts)
+                                                 {"decision": "rollbackCall", "job": job, "point": point}, attempts,
+                                                 shown=shown)
             rollback_call = decided.get("call") if decided.get("outcome") == "ok" else None
         if rollback_call is not None and not cancel.is_completed:
             # The committed template with the point's re-validated parameters: what-if first, shown in the
             # result, then the same deploy activity (and its checks) as any rollout.
-            rollback_what_if = yield from call_with_retry(context, arm_what_if, rollback_call, attempts)
-            rollback_started = yield from call_with_retry(context, arm_start_deployment, rollback_call, attempts)
+            rollback_what_if = yield from call_with_retry(context, arm_what_if, rollback_call, attempts, shown=shown)
+            rollback_started = yield from call_with_retry(context, arm_start_deployment, rollback_call, attempts,
+                                                          shown=shown)
             rollback_final = None
             if rollback_started.get("outcome") == "ok":
                 rollback_final = yield from _poll(context, job, rollback_call,
@@ -232,13 +290,15 @@ def target_deploy(context: Context) -> Generator[Task, Any, dict]:
             rollback = flow.rollback_report(rollback_call, rollback_what_if, rollback_started, rollback_final)
     read = None
     if not final.get("unknown") and final.get("exists") is not False and not (rollback or {}).get("unknown"):
-        read = yield from call_with_retry(context, apim_read_backends, {"target": call["target"]}, attempts)
+        read = yield from call_with_retry(context, apim_read_backends, {"target": call["target"]}, attempts,
+                                          shown=shown)
     return flow.target_result(
         job, started=started, final=final, operations=operations, point=point, rollback=rollback, read=read
     )
 
 
-def _release(context: Context, plan: dict[str, Any], result: dict[str, Any]) -> Generator[Task, Any, dict]:
+def _release(context: Context, plan: dict[str, Any], result: dict[str, Any], shown: Shown
+             ) -> Generator[Task, Any, dict]:
     """Free the targets — except those where ARM may still be deploying, which stay held (inDoubt)."""
     hold: dict[str, list[dict[str, Any]]] = {}
     for entry in (result.get("targets") or {}).values():
@@ -247,7 +307,8 @@ def _release(context: Context, plan: dict[str, Any], result: dict[str, Any]) -> 
             hold[flow.target_lock.key_for(entry["target"])] = held
     payload = {"op": "release", "holder": context.instance_id, "rolloutId": plan["rolloutId"],
                "keys": plan.get("lockKeys") or [], "hold": hold, "at": flow.iso(context.current_utc_datetime)}
-    released = yield from call_with_retry(context, rollout_lock_targets, payload, plan.get("attempts", 8))
+    released = yield from call_with_retry(context, rollout_lock_targets, payload, plan.get("attempts", 8),
+                                          shown=shown)
     return released
 
 
@@ -255,6 +316,7 @@ def _release(context: Context, plan: dict[str, Any], result: dict[str, Any]) -> 
 def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
     spec: dict[str, Any] = context.get_input()
     cancel = context.wait_for_external_event(flow.CANCEL_EVENT)
+    shown = Shown(context)
     # The input checked again against the allowlist, backend hosts and four-eyes setting as the settings say
     # now (whoever started this orchestration, with whatever input), and its plan — the starter's, or for an
     # input without one made once: decided in an activity, so every replay, by any version of this code,
@@ -266,20 +328,20 @@ def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
     if not problems:
         lock = yield from call_with_retry(context, rollout_lock_targets, {
             "op": "confirm", "holder": context.instance_id, "rolloutId": plan["rolloutId"],
-            "keys": plan["lockKeys"], "at": flow.iso(context.current_utc_datetime)}, 8)
+            "keys": plan["lockKeys"], "at": flow.iso(context.current_utc_datetime)}, 8, shown=shown)
         problems = flow.lock_problems(lock)
     if problems:
         result = flow.refused(spec, problems, context.current_utc_datetime)
-        context.set_custom_status(result)
+        shown.view(result)
         yield context.call_activity(rollout_notify, result)
         return result
     progress = flow.start_progress(plan, context.current_utc_datetime)
-    context.set_custom_status(flow.status_view(progress))
+    shown.view(flow.status_view(progress))
 
     def noticed(progress: dict[str, Any]) -> dict[str, Any]:
         if cancel.is_completed and progress.get("cancel") is None:
             progress = flow.cancel_requested(progress, cancel.result, context.current_utc_datetime)
-            context.set_custom_status(flow.status_view(progress))
+            shown.view(flow.status_view(progress))
         return progress
 
     for wave in plan["waves"]:
@@ -287,13 +349,13 @@ def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
         if progress.get("cancel") is not None:
             break
         progress = flow.enter_phase(progress, wave["number"], "preflight", context.current_utc_datetime)
-        context.set_custom_status(flow.status_view(progress))
+        shown.view(flow.status_view(progress))
         preflights = yield from children(context, cancel, "target_preflight", wave["preflight"], "preflight")
         progress = noticed(progress)
         if progress.get("cancel") is not None:
             break
         progress = flow.after_preflight(plan, progress, wave, preflights, context.current_utc_datetime)
-        context.set_custom_status(flow.status_view(progress))
+        shown.view(flow.status_view(progress))
         if flow.halted(progress):
             break
 
@@ -305,9 +367,11 @@ def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
         if gate["required"]:
             progress = flow.enter_phase(progress, wave["number"], "awaitingApproval", context.current_utc_datetime,
                                         gate=gate)
-            context.set_custom_status(flow.status_view(progress))
+            shown.view(flow.status_view(progress))
             deadline = context.current_utc_datetime + timedelta(seconds=plan["approvalTimeoutSeconds"])
             timeout = context.create_timer(deadline)
+            shown.waiting(waits.approval_wait(wave["number"], plan["approvalTimeoutSeconds"],
+                                              context.current_utc_datetime))
             decision: dict[str, Any] | None = None
             while decision is None:
                 # This wave's own event: an answer for another wave can never be read here.
@@ -327,30 +391,31 @@ def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
                     decision = verdict["decision"]
                 else:
                     progress = flow.note_ignored_answer(progress, verdict["ignored"], context.current_utc_datetime)
-                    context.set_custom_status(flow.status_view(progress))
+                    shown.view(flow.status_view(progress))
+            shown.waiting(None)
             progress = noticed(progress)
             if decision is None:
                 break
             progress = flow.after_gate(progress, wave, decision, context.current_utc_datetime)
-            context.set_custom_status(flow.status_view(progress))
+            shown.view(flow.status_view(progress))
             if flow.halted(progress):
                 break
 
         progress = flow.enter_phase(progress, wave["number"], "deploying", context.current_utc_datetime)
-        context.set_custom_status(flow.status_view(progress))
+        shown.view(flow.status_view(progress))
         results = yield from children(context, cancel, "target_deploy", flow.deploy_jobs(progress, wave), "deploy")
         progress = noticed(progress)
         progress = flow.after_deploy(progress, wave, results, context.current_utc_datetime)
-        context.set_custom_status(flow.status_view(progress))
+        shown.view(flow.status_view(progress))
         if flow.halted(progress):
             break
     progress = noticed(progress)
     if progress.get("cancel") is not None:
         progress = flow.after_cancel(progress, context.current_utc_datetime)
     result = flow.finish(progress, context.current_utc_datetime)
-    released = yield from _release(context, plan, result)
+    released = yield from _release(context, plan, result, shown)
     result = flow.note_release(result, released)
-    context.set_custom_status(flow.status_view(result))
+    shown.view(flow.status_view(result))
     # The outcome to App Insights and the webhook, through the outbox; the activity never fails.
     yield context.call_activity(rollout_notify, result)
     return result

@@ -139,8 +139,9 @@ def test_deploy_prints_phases_timer_waits_and_approval_waits(
     for phase in ("preflight wave 1", "awaitingApproval wave 1", "deploying wave 1", "apim-out: verified"):
         assert phase in out
     assert "waiting for approval of wave 1: " in out and "approval is 'required'" in out
-    assert "w1-t0-deploy: waited 7 s on a durable timer (Retry-After or backoff)" in out  # ARM's 429
-    assert "w1-t0-poll: waited 5 s on a durable timer" in out
+    # ARM's 429 on the submit activity's first read, then the poller's own interval: each wait says why.
+    assert "apim-out deploy: waiting 7 s: ARM asked (Retry-After) on deployment submit" in out
+    assert "apim-out poll: polling every 5 s (deployment GET)" in out
 
 
 def test_default_credential_against_the_twin_says_to_use_static(
