@@ -29,18 +29,27 @@ RESOURCE_READER = Grant("Log Analytics Reader", "the target APIM instance (its l
                         "the target names no workspace)", "infra/app/modules/apim-access.bicep")
 PUBLISHER = Grant("Monitoring Metrics Publisher", "the app's Application Insights component",
                   "infra/app/modules/identity.bicep")
+PREREQUISITES = Grant("breakerpanel prerequisites (custom)", "the target's subscription",
+                      "infra/app/modules/subscription-access.bicep")
+EVENTS_DESTINATION = Grant("breakerpanel breaker events destination (custom)",
+                           "this function app (BREAKERPANEL_EVENTS_FUNCTION_ID: its breaker_events function is the "
+                           "Event Grid destination)", "infra/app/modules/events-access.bicep")
 
 # First match wins: the workspace's own destination actions before any other workspace operation.
 _TABLE: tuple[tuple[re.Pattern[str], Grant], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), grant)
     for pattern, grant in (
         (r"^Microsoft\.Resources/deployments(/|$)", DEPLOYMENTS),
+        # The breaker-event system topic and its subscription are deployed (and listed) under the group's role.
+        (r"^Microsoft\.EventGrid/systemTopics(/|$)", DEPLOYMENTS),
         (r"^Microsoft\.ApiManagement/service(/|$)", GATEWAY),
         (r"^Microsoft\.Insights/diagnosticSettings(/|$)", GATEWAY),
         (r"^Microsoft\.OperationalInsights/workspaces/(read|sharedKeys/action)$", DESTINATION),
         (r"^Microsoft\.OperationalInsights/workspaces/(query|analytics|search)(/|$)", WORKSPACE_READER),
         (r"^Microsoft\.Insights/logs/", RESOURCE_READER),
         (r"^Microsoft\.Insights/Telemetry/Write$", PUBLISHER),
+        (r"^Microsoft\.Resources/subscriptions/providers/read$", PREREQUISITES),
+        (r"^Microsoft\.Web/sites/functions/write$", EVENTS_DESTINATION),
     )
 )
 _LINKED = re.compile(r"perform action '(?P<action>[^']+)' on the linked scope", re.IGNORECASE)

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from breakerpanel.core import grants
+
 # The gateway template's own names: its diagnostic setting, and its system topic's default name.
 OWN_DIAGNOSTIC_SETTING = "breakerpanel-gateway-logs"
 GATEWAY_LOG_CATEGORY = "GatewayLogs"
@@ -101,6 +103,27 @@ def account_name(backend_url: str) -> str | None:
     return host.split(".", 1)[0].lower() if "." in host else None
 
 
+def _read_fix(read: str, scope: str) -> str:
+    """What to grant so a refused read is made next time: the infra/app role that carries it, or — for the one
+    read infra/app leaves out on purpose — the smallest grant that allows it."""
+    action = READ_ACTIONS[read]
+    if read == "roleAssignments":
+        # infra/app gives the app no Microsoft.Authorization action; the check is the operator's choice. The list
+        # is made in the target's subscription ($filter=principalId: assignments at, above or below it), so the
+        # grant goes there and covers the Azure OpenAI accounts in that subscription.
+        return (f"infra/app grants no authorization actions on purpose; to have this checked, grant the app's "
+                f"identity a role holding {action} — Reader, or a custom role with that one action — on {scope}, "
+                "the subscription holding the Azure OpenAI accounts (accounts in another subscription are not seen: "
+                "check their Cognitive Services OpenAI User assignment yourself); or check it yourself before the "
+                "rollout")
+    grant = grants.grant_for(action)
+    if grant is None:
+        return f"grant the app's identity {action} on {scope} to have this checked, or check it before the rollout"
+    return (f"the app's managed identity may not perform '{action}': grant it '{grant.role}' on {grant.scope} "
+            f"({scope}; {grant.module}, which deploying infra/app with this target in `targets` creates) to have "
+            "this checked, or check it yourself before the rollout")
+
+
 def _could_not_check(check: str, read: str, outcome: Mapping[str, Any], scope: str) -> Finding:
     """A read that failed, as a warning that says why — never a block."""
     error = outcome.get("error") or {}
@@ -108,8 +131,7 @@ def _could_not_check(check: str, read: str, outcome: Mapping[str, Any], scope: s
     status = outcome.get("status")
     if status == 403 or code in ("AuthorizationFailed", "LinkedAuthorizationFailed"):
         return Finding(check, "couldNotCheck", f"could not check: the identity lacks {READ_ACTIONS[read]} on {scope}",
-                       f"grant the app's identity {READ_ACTIONS[read]} on {scope} to have this checked, or check it "
-                       "yourself before the rollout")
+                       _read_fix(read, scope))
     if outcome.get("outcome") == "transient":
         return Finding(check, "couldNotCheck", f"could not check: Azure did not answer ({code or 'no answer'})",
                        "it is checked again on the next rollout")

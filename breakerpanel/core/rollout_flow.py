@@ -181,8 +181,10 @@ def plan(spec: Mapping[str, Any], policy: Mapping[str, Any], instance_id: str) -
     request = read_request(spec["request"], policy)
     options = {**DEFAULT_OPTIONS, **(spec.get("options") or {})}
     rollout_id = str(spec["rolloutId"])
+    # eventsFunctionId too: a rollback point deployed with this app's breaker events must re-validate.
     job_policy = {"outcome": "ok", "targets": policy.get("targets") or [],
-                  "backendHosts": list(admission.backend_hosts(policy))}
+                  "backendHosts": list(admission.backend_hosts(policy)),
+                  "eventsFunctionId": admission.events_function_id(policy)}
     waves = []
     for number, targets in request.waves():
         preflight, deploy = [], []
@@ -589,7 +591,8 @@ def rollback_call(job: Mapping[str, Any], point: Mapping[str, Any] | None) -> di
         "target": target,
         "deploymentName": rollback_deployment_name(job["call"]["deploymentName"]),
         "from": point["deploymentName"],
-        "parameters": gateway_parameters(request, request.targets[0], log_analytics_workspace_id=workspace),
+        "parameters": gateway_parameters(request, request.targets[0], log_analytics_workspace_id=workspace,
+                                         function_app_resource_id=admission.events_function_id(job["policy"])),
     }
 
 
