@@ -34,6 +34,7 @@ from breakerpanel.app_client import (
     AppError,
     app_config,
 )
+from breakerpanel.core.waiting import describe
 
 _FINISHED = {"Completed", "Failed", "Terminated", "Canceled"}
 _RESULT_EXIT = {"succeeded": 0, "failed": EXIT_REFUSED, "rejected": EXIT_REFUSED, "cancelled": EXIT_REFUSED}
@@ -73,16 +74,27 @@ def _target_name(key: str, target: Mapping[str, Any]) -> str:
 
 def _targets_table(status: Mapping[str, Any]) -> Table:
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for column in ("target", "wave", "phase", "deployment", "state"):
-        table.add_column(column)
     targets = status.get("targets") if isinstance(status.get("targets"), Mapping) else {}
+    columns = ["target", "wave", "phase", "deployment", "state"]
+    waits = {key: _wait_text(target) for key, target in targets.items()}
+    if any(waits.values()):
+        columns.append("waiting")
+    for column in columns:
+        table.add_column(column)
     for key, target in targets.items():
         if not isinstance(target, Mapping):
             continue
         state = target.get("provisioningState") or (target.get("result") or {}).get("status") or target.get("stage")
-        table.add_row(_target_name(key, target), str(target.get("wave") or ""), str(target.get("phase") or ""),
-                      str(target.get("deploymentName") or ""), str(state or ""))
+        row = [_target_name(key, target), str(target.get("wave") or ""), str(target.get("phase") or ""),
+               str(target.get("deploymentName") or ""), str(state or "")]
+        table.add_row(*row, *([waits[key]] if len(columns) > len(row) else []))
     return table
+
+
+def _wait_text(target: object) -> str:
+    """What a target's child orchestration waits for now, as the app's GET shows it; '' when nothing."""
+    wait = target.get("waiting") if isinstance(target, Mapping) else None
+    return describe(wait) if isinstance(wait, Mapping) else ""
 
 
 def _approval_lines(approval: Mapping[str, Any]) -> list[str]:
@@ -192,11 +204,14 @@ def _print_changes(console: Console, status: Mapping[str, Any], printed: dict[st
             lines += [f"  {line}" for line in _approval_lines(approval)]
     targets = status.get("targets") if isinstance(status.get("targets"), Mapping) else {}
     for key, target in targets.items():
-        state = f"{target.get('phase')}|{target.get('provisioningState')}"
-        if isinstance(target, Mapping) and printed.get(key) != state:
+        if not isinstance(target, Mapping):
+            continue
+        wait = _wait_text(target)
+        state = f"{target.get('phase')}|{target.get('provisioningState')}|{wait}"
+        if printed.get(key) != state:
             printed[key] = state
             extra = f" ({target['provisioningState']})" if target.get("provisioningState") else ""
-            lines.append(f"  {_target_name(key, target)}: {target.get('phase')}{extra}")
+            lines.append(f"  {_target_name(key, target)}: {target.get('phase')}{extra}{f' — {wait}' if wait else ''}")
     for line in lines:
         console.print(Text(f"[{elapsed:6.1f}s] {line}"))
 

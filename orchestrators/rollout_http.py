@@ -21,6 +21,7 @@ extension's management links, which carry the task hub's system key.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -257,7 +258,12 @@ async def get_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClie
     found = await _existing_rollout(req, client, "reader")
     if isinstance(found, func.HttpResponse):
         return found
-    return _json(200, api.readable_status(found[0]))
+    children = api.children_to_read(found[0])
+    read = await asyncio.gather(*(_status(client, child) for child in children), return_exceptions=True)
+    # A child's status that cannot be read only hides what it waits for: the rollout's own status still answers.
+    statuses = {child: None if isinstance(got, BaseException) else got for child, got in zip(children, read,
+                                                                                             strict=True)}
+    return _json(200, api.readable_status(found[0], statuses))
 
 
 async def _answer_gate(

@@ -14,11 +14,13 @@ from breakerpanel.core import naming
 from breakerpanel.core.caller import identity
 from breakerpanel.core.model import Problem, RolloutRequest, Target
 from breakerpanel.core.summary import redact, render_summary
+from breakerpanel.core.waiting import children_waiting_now
 
 MAX_COMMENT_CHARS = 500
 _INSTANCE_ID = re.compile(r"^rollout-[a-z0-9]+(?:-[a-z0-9]+)*$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _STOPPED = ("Failed", "Terminated", "Canceled")
+_RUNNING = ("Running", "Pending", "ContinuedAsNew")
 
 
 class _Allowed(Protocol):
@@ -208,8 +210,36 @@ def comment_from(body: bytes) -> str:
     return str(comment)[:MAX_COMMENT_CHARS] if comment else ""
 
 
-def readable_status(status: Mapping[str, Any]) -> dict[str, Any]:
-    """What GET /api/rollouts/{id} answers: the phase and per-target progress, or the final result."""
+def children_to_read(status: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """The child orchestrations whose waits GET /api/rollouts/{id} shows (child id → target key, role): those of
+    the wave a running rollout is in now, from its custom status — none once it ended."""
+    custom = status.get("customStatus")
+    if status.get("runtimeStatus") not in _RUNNING or not isinstance(custom, Mapping):
+        return {}
+    return children_waiting_now(str(status.get("instanceId")), custom)
+
+
+def _with_waits(targets: object, children: Mapping[str, tuple[str, str]],
+                child_statuses: Mapping[str, Mapping[str, Any] | None]) -> object:
+    """Each target with what its running child orchestration waits for now (`waiting`, with the child's role)."""
+    if not isinstance(targets, Mapping):
+        return targets
+    shown = {key: dict(value) if isinstance(value, Mapping) else value for key, value in targets.items()}
+    for child, (key, role) in children.items():
+        found = child_statuses.get(child) or {}
+        custom = found.get("customStatus")
+        wait = custom.get("waiting") if isinstance(custom, Mapping) else None
+        if found.get("runtimeStatus") in _RUNNING and isinstance(wait, Mapping) and isinstance(shown.get(key), dict):
+            shown[key]["waiting"] = {**wait, "role": role}
+    return shown
+
+
+def readable_status(status: Mapping[str, Any], child_statuses: Mapping[str, Mapping[str, Any] | None] | None = None
+                    ) -> dict[str, Any]:
+    """What GET /api/rollouts/{id} answers: the phase and per-target progress, or the final result.
+
+    While it runs: what the rollout waits for itself (`waiting`: the approval gate), and under each target what
+    its child orchestration waits for (`child_statuses`: the statuses of `children_to_read`, None when unread)."""
     output = status.get("output")
     runtime_status = status.get("runtimeStatus")
     progress = output if isinstance(output, Mapping) else status.get("customStatus")
@@ -230,6 +260,9 @@ def readable_status(status: Mapping[str, Any]) -> dict[str, Any]:
         body["status"] = progress.get("status")
         body["approval"] = progress.get("approval")
         body["targets"] = progress.get("targets")
+        if not isinstance(output, Mapping) and not stopped:
+            body["waiting"] = progress.get("waiting")
+            body["targets"] = _with_waits(progress.get("targets"), children_to_read(status), child_statuses or {})
         summary = render_summary(progress)
         body["summary"] = [summary[0], f"  {reason}", *summary[1:]] if stopped and summary else summary
     elif stopped:

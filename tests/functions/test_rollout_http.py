@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -567,6 +568,29 @@ def test_reading_a_rollout_needs_the_deployer_role(api: Api) -> None:
     assert api.get(instance_id, headers=signed_in("eve")).status == 403
     readable = api.get(instance_id, headers=ADA)
     assert readable.status == 200, readable
+
+
+def test_a_running_rollout_shows_what_each_target_waits_for(api: Api, twin: Any, monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    # ARM answers Running for a few reads: the poller sits on its poll timer when the caller looks.
+    monkeypatch.setattr(twin.arm, "config", dataclasses.replace(twin.arm.config, deployment_poll_steps=4))
+    instance_id = api.start(rollout_request()).json["instanceId"]
+    api.drive(horizon=timedelta(0))
+
+    running = api.get(instance_id)
+    assert running.status == 200, running
+    assert running.json["runtimeStatus"] == "Running"
+    (progress,) = running.json["targets"].values()
+    wait = progress["waiting"]
+    assert (wait["reason"], wait["call"], wait["role"]) == ("poll", "deployment GET", "poll"), wait
+    assert wait["seconds"] > 0 and wait["until"].startswith("2026-11-24T09:")
+    assert "management" not in running.text and "code=" not in running.text
+
+    api.drive()
+    done = api.get(instance_id).json
+    assert done["status"] == "succeeded"
+    (progress,) = done["targets"].values()
+    assert "waiting" not in progress and not done.get("waiting")
 
 
 # ------------------------------------------------------------------------------------------- four eyes
