@@ -112,7 +112,7 @@ def test_a_rollout_posted_to_the_host_is_verified(tmp_path: Path, twin: Any, twi
                "--blobPort", str(blob), "--queuePort", str(queue), "--tablePort", str(table)]
     with _process(azurite, tmp_path, env), _process([str(FUNC), "start", "--port", str(http)], app_dir, env):
         base = f"http://127.0.0.1:{http}/api"
-        _wait_for(f"{base}/rollouts/warm-up", 180)
+        _wait_for(f"{base}/health", 180)
         body = json.loads((ROOT / "examples" / "rollout-request.json").read_text())
         body["targets"] = [{"subscriptionId": SUB, "resourceGroup": "rg-host", "apimName": "apim-host"}]
         status, started = _post(f"{base}/rollouts", body)
@@ -120,7 +120,8 @@ def test_a_rollout_posted_to_the_host_is_verified(tmp_path: Path, twin: Any, twi
 
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
-            state = _get(started["links"]["statusQueryGetUri"])
+            # Only the app's own links come back (never the Durable management URLs with the system key).
+            state = _get(started["links"]["status"])
             if state["runtimeStatus"] in ("Completed", "Failed", "Terminated"):
                 break
             time.sleep(1)
