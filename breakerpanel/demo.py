@@ -21,6 +21,7 @@ watchdog passes replay its hour at their own instants (`watch --once --at T`).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import copy
 import io
@@ -343,13 +344,14 @@ def _deliveries(out: TextIO, receiver: WebhookReceiver) -> set[tuple[str, str]]:
 
 
 def _report(out: TextIO, server: Any, start: datetime, end: datetime) -> Path | None:
-    from breakerpanel.cli import main
+    # The report command's own entry, not the top-level CLI: the CLI imports this module for `demo`.
+    from breakerpanel.report.cli import run_report
 
     print("\n== 8. the breaker report (python -m breakerpanel report)", file=out)
     server.twin.logs.set_now(end + timedelta(minutes=10))
     printed, errors = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors):
-        code = main(["report", "--from", start.isoformat(), "--to", end.isoformat()])
+        code = run_report(argparse.Namespace(start=start, end=end, out=None))
     for line in [*printed.getvalue().splitlines(), *errors.getvalue().splitlines()]:
         print(f"   {line}", file=out)
     lines = printed.getvalue().strip().splitlines()

@@ -10,6 +10,7 @@ reverse order (at least once, out of order).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
@@ -59,11 +60,13 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def run_pass(at: datetime) -> Pass:
-    from breakerpanel.cli import main
+    # `watch --once --at T --json` through the command's own entry: the top-level CLI imports the demo,
+    # which replays through here.
+    from breakerpanel.watch_cli import run_watch
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = main(["watch", "--once", "--at", at.isoformat(), "--json"])
+        code = run_watch(argparse.Namespace(once=True, at=at, json=True))
     return Pass(at, code, json.loads(out.getvalue()))
 
 

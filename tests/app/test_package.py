@@ -48,3 +48,22 @@ def test_the_shipped_files_alone_load_every_function(tmp_path: Path) -> None:
 
     function_app.app.functions_bindings = None  # get_functions() caches its index
     assert int(result.stdout.strip()) == len(function_app.app.get_functions())
+
+
+def test_the_command_line_is_the_top_of_the_import_graph() -> None:
+    # Commands that reuse another command call its own entry (run_watch, run_report), so nothing the CLI
+    # imports imports the CLI back: the cli <-> demo cycle stays broken.
+    import ast
+
+    importers = []
+    for folder in ("breakerpanel", "twin", "activities", "orchestrators"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if path == ROOT / "breakerpanel" / "__main__.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                if "breakerpanel.cli" in names or (isinstance(node, ast.ImportFrom) and node.module == "breakerpanel"
+                                                   and any(a.name == "cli" for a in node.names)):
+                    importers.append(str(path.relative_to(ROOT)))
+    assert importers == []
