@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from breakerpanel.core.instants import parse_instant
+from breakerpanel.core.prerequisites import OPENAI_USER_ROLE_ID
 from breakerpanel.loopback import LoopbackServer
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "rollout-request.json"
@@ -137,9 +138,15 @@ def run_demo(out: TextIO, state_dir: Path) -> int:
             "BREAKERPANEL_WEBHOOK_URL": receiver.url, "BREAKERPANEL_WEBHOOK_SECRET": WEBHOOK_SECRET,
         })
         print(f"twin: {server.url} (CA {server.ca_path}); webhook receiver: {receiver.url}", file=out)
-        _control(server.url, server.ca_path, "POST", "/_twin/apim/services",
-                 {"subscriptionId": target["subscriptionId"], "resourceGroup": target["resourceGroup"],
-                  "name": target["apimName"], "sku": "Developer"})
+        instance = _control(server.url, server.ca_path, "POST", "/_twin/apim/services",
+                            {"subscriptionId": target["subscriptionId"], "resourceGroup": target["resourceGroup"],
+                             "name": target["apimName"], "sku": "Developer"})
+        # As a prepared subscription holds it: the gateway's identity may call Azure OpenAI, so the rollouts'
+        # prerequisites pass without the 'no inference role' warning a real first deployment would rightly get.
+        scope = f"/subscriptions/{target['subscriptionId']}"
+        role = f"{scope}/providers/Microsoft.Authorization/roleDefinitions/{OPENAI_USER_ROLE_ID}"
+        _control(server.url, server.ca_path, "POST", "/_twin/arm/roleAssignments",
+                 {"scope": scope, "roleDefinitionId": role, "principalId": instance["identity"]["principalId"]})
         # ARM throttles now and then; the rollout must wait what Retry-After asks, on a durable timer.
         _control(server.url, server.ca_path, "POST", "/_twin/faults",
                  {"route": "arm.deployments.get", "kind": "throttle", "retryAfter": 7, "count": 2})

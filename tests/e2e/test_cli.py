@@ -30,6 +30,8 @@ def test_the_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "demo finished as expected" in out
     assert "VERIFIED" in out and "REJECTED" in out
     assert "rollback: deployment" in out and "verify: APIM matches the rollback point" in out
+    # The demo's instance is prepared like a real one (its identity may call Azure OpenAI): no warning noise.
+    assert "warning prerequisites" not in out
     assert (tmp_path / "twin" / "ca.pem").is_file()
     # The watchdog over the scenario's traffic: the stuck breaker's incident opens, then resolves.
     watch = out.split("== 5.", 1)[1].split("== 6.", 1)[0]
