@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,25 +17,13 @@ import pytest
 
 from breakerpanel.core.waiting import describe
 from breakerpanel.progress import ProgressPrinter
+from tests.functions import test_rollout_orchestration as orchestration
 from tests.functions.test_rollout_orchestration import Rollouts, request
 from twin.faults import parse_rule
 
-SUB = "00000000-0000-0000-0000-0000000000aa"
-
-
-@pytest.fixture
-def rollouts(twin: Any, twin_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-             tmp_path: Any) -> Iterator[Rollouts]:
-    for name, value in twin_env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("BREAKERPANEL_STORE", "sqlite")
-    monkeypatch.setenv("BREAKERPANEL_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("BREAKERPANEL_ALLOW_SELF_APPROVAL", raising=False)
-    monkeypatch.delenv("BREAKERPANEL_BACKEND_HOSTS", raising=False)
-    monkeypatch.setenv("BREAKERPANEL_TARGETS", json.dumps(
-        [{"subscriptionId": SUB, "resourceGroup": "rg-gw", "apimName": "apim-one"}]))
-    twin.apim.create_service(SUB, "rg-gw", "apim-one")
-    yield Rollouts()
+SUB = orchestration.SUB
+# The orchestration tests' fixture: the same allowlist and APIM instances, a store of the test's own.
+rollouts = orchestration.rollouts
 
 
 def waits_of(rollouts: Rollouts, suffix: str) -> list[dict[str, Any]]:
