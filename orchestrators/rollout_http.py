@@ -47,6 +47,7 @@ from breakerpanel.settings import Settings, SettingsError, load_settings
 from breakerpanel.store.base import StoreUnavailableError
 from breakerpanel.store.factory import open_store
 from breakerpanel.targets import load_targets
+from orchestrators.task_hub_errors import TaskHubRefused, answers_task_hub_errors, is_task_hub_error
 
 bp = df.Blueprint()
 _log = logging.getLogger(__name__)
@@ -138,6 +139,21 @@ async def _status(client: df.DurableOrchestrationClient, instance_id: str) -> di
     return _status_dict(status)
 
 
+async def _raise(client: df.DurableOrchestrationClient, instance_id: str, name: str, data: Any) -> str | None:
+    """Raise an event on a rollout read as running a moment ago: None once delivered, or the runtime status it
+    ended with meanwhile (the task hub answers 410, which the client raises as a bare Exception)."""
+    try:
+        await client.raise_event(instance_id, name, data)
+        return None
+    except Exception as exc:
+        if not is_task_hub_error(exc):
+            raise
+        after = await _status(client, instance_id)
+        if after is not None and after["runtimeStatus"] not in _ACTIVE_NAMES:
+            return str(after["runtimeStatus"])
+        raise TaskHubRefused(f"it did not take the {name} event for {instance_id}: {exc}") from exc
+
+
 def _in_progress(req: func.HttpRequest, conflict: dict[str, Any]) -> func.HttpResponse:
     # The app's own status URL for that rollout, on the origin the caller reached.
     links = api.rollout_links(_origin(req), conflict["holder"])
@@ -173,6 +189,7 @@ def _store_unavailable(exc: Exception, record: str = "the per-target lock", noth
 
 @bp.route(route="rollouts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
+@answers_task_hub_errors
 async def start_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     settings = _settings()
     if isinstance(settings, func.HttpResponse):
@@ -214,7 +231,7 @@ async def start_rollout(req: func.HttpRequest, client: df.DurableOrchestrationCl
             await client.start_new(ORCHESTRATOR, instance_id, spec)
         except Exception as exc:  # the client raises bare Exception for any refusal of the task hub
             rollout_lock.release(store, spec["plan"]["lockKeys"], instance_id)
-            raise RuntimeError(f"the task hub refused to start rollout {instance_id}") from exc
+            raise TaskHubRefused(f"it did not start rollout {instance_id}, so nothing was started: {exc}") from exc
     except StoreUnavailableError as exc:
         return _store_unavailable(exc)
     finally:
@@ -254,6 +271,7 @@ async def _existing_rollout(
 
 @bp.route(route="rollouts/{instance_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
+@answers_task_hub_errors
 async def get_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     found = await _existing_rollout(req, client, "reader")
     if isinstance(found, func.HttpResponse):
@@ -292,24 +310,26 @@ async def _answer_gate(
             f"{display(started_by)}, and four eyes needs another approver (a caller without an Entra identity "
             "cannot be told apart). Labs with one operator may set BREAKERPANEL_ALLOW_SELF_APPROVAL=true.",
         )
-    await client.raise_event(
-        instance_id,
-        approval_event(answer["wave"]),
-        {"approved": approved, "wave": answer["wave"], "whatIfDigest": answer["whatIfDigest"],
-         "by": by.to_dict(), "comment": answer["comment"]},
-    )
+    event = {"approved": approved, "wave": answer["wave"], "whatIfDigest": answer["whatIfDigest"],
+             "by": by.to_dict(), "comment": answer["comment"]}
+    ended = await _raise(client, instance_id, approval_event(answer["wave"]), event)
+    if ended is not None:
+        return _error(409, "RolloutFinished", f"rollout {instance_id} ended ({ended}) before the answer reached it; "
+                      "nothing was answered")
     return _json(202, {"instanceId": instance_id, "approved": approved, "wave": answer["wave"],
                        "by": by.to_dict()})
 
 
 @bp.route(route="rollouts/{instance_id}/approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
+@answers_task_hub_errors
 async def approve_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     return await _answer_gate(req, client, approved=True)
 
 
 @bp.route(route="rollouts/{instance_id}/reject", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
+@answers_task_hub_errors
 async def reject_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     return await _answer_gate(req, client, approved=False)
 
@@ -337,7 +357,9 @@ async def _cancel(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
     finally:
         store.close()
     reached = [instance_id]
-    await client.raise_event(instance_id, CANCEL_EVENT, event)
+    ended = await _raise(client, instance_id, CANCEL_EVENT, event)
+    if ended is not None:
+        return _error(409, "RolloutFinished", f"rollout {instance_id} ended ({ended}) before the cancel reached it")
     # Every child that exists and runs hears it too; one that does not exist yet reads the flag when it starts.
     for child in api.child_ids(_input_of(status)):
         child_status = await _status(client, child)
@@ -357,18 +379,21 @@ async def _cancel(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
 
 @bp.route(route="rollouts/{instance_id}/cancel", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
+@answers_task_hub_errors
 async def cancel_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     return await _cancel(req, client, "cancelled")
 
 
 @bp.route(route="rollouts/{instance_id}/terminate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
+@answers_task_hub_errors
 async def terminate_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     return await _cancel(req, client, "terminated")
 
 
 @bp.route(route="rollouts/{instance_id}/release", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
+@answers_task_hub_errors
 async def release_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Free the targets an ended rollout kept held (inDoubt), once a person has checked the deployment."""
     found = await _existing_rollout(req, client, "approver")

@@ -19,12 +19,14 @@ import azure.functions as func
 
 from breakerpanel.core.rollout_list import ListQuery, list_answer, list_entry, parse_list_query
 from orchestrators.rollout_http import _ACTIVE, ORCHESTRATOR, _denied, _error, _json, _settings, _status_dict
+from orchestrators.task_hub_errors import answers_task_hub_errors
 
 bp = df.Blueprint()
 
 
 @bp.route(route="rollouts", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
+@answers_task_hub_errors
 async def list_rollouts(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     settings = _settings()
     if isinstance(settings, func.HttpResponse):

@@ -17,10 +17,12 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from activities.watch import watch_check, watch_plan
+from breakerpanel.core.summary import redact
 from breakerpanel.core.watch.run import EXIT_CODES, worst
 from breakerpanel.store.base import RESULT, StoreUnavailableError
 from breakerpanel.store.factory import open_store
 from breakerpanel.watchdog.check import BreakerEventError, record_breaker_event
+from orchestrators.task_hub_errors import is_task_hub_error
 
 bp = df.Blueprint()
 log = logging.getLogger("breakerpanel.watchdog")
@@ -33,11 +35,18 @@ Task = Any
 @bp.timer_trigger(schedule="%BREAKERPANEL_WATCH_SCHEDULE%", arg_name="timer", run_on_startup=False)
 @bp.durable_client_input(client_name="client")
 async def watchdog_timer(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    status = await client.get_status(INSTANCE_ID)
-    if status is not None and status.runtime_status in _RUNNING:
-        log.warning("watchdog: the previous run is still going; this one is skipped")
-        return
-    await client.start_new("watchdog_orchestrator", INSTANCE_ID, None)
+    try:
+        status = await client.get_status(INSTANCE_ID)
+        if status is not None and status.runtime_status in _RUNNING:
+            log.warning("watchdog: the previous run is still going; this one is skipped")
+            return
+        await client.start_new("watchdog_orchestrator", INSTANCE_ID, None)
+    except Exception as exc:
+        if not is_task_hub_error(exc):
+            raise
+        # The schedule is the retry: the next tick starts the pass the task hub refused now.
+        log.error("watchdog: the Durable task hub did not start this pass (%s); the next scheduled run tries again",
+                  redact(str(exc)) or type(exc).__name__)
 
 
 @bp.orchestration_trigger(context_name="context")

@@ -114,6 +114,7 @@ class Api:
         raw: bytes | None = None,
         headers: dict[str, str] | None = None,
         route_params: dict[str, str] | None = None,
+        client: str | None = None,
     ) -> Response:
         data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
         if headers is None:
@@ -127,7 +128,7 @@ class Api:
             body=data,
         )
         function = self.functions[name]
-        response = self.loop.run_until_complete(function(req=request, client=self.hub.client_binding()))
+        response = self.loop.run_until_complete(function(req=request, client=client or self.hub.client_binding()))
         return Response(response)
 
     def start(self, body: Any, **kw: Any) -> Response:
@@ -929,3 +930,63 @@ def test_secrets_never_reach_a_response_the_logs_an_orchestration_input_or_its_h
     seen += [json.dumps(api.host.status(s["instanceId"], show_history=True)) for s in api.host.statuses()]
     leaks = [text[max(0, text.find(SECRET) - 80):text.find(SECRET) + 40] for text in seen if SECRET in text]
     assert leaks == []
+
+
+# ------------------------------------------------------------------------------------------- the task hub fails
+
+
+@pytest.mark.parametrize("action", ["approve", "cancel"])
+def test_an_answer_that_arrives_as_the_rollout_ends_is_409_not_a_crash(
+    api: Api, twin: Any, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    import azure.durable_functions as df
+
+    instance_id = api.start(rollout_request(approval="required")).json["instanceId"]
+    api.drive()
+    gate = api.get(instance_id).json["approval"]
+    real_raise = df.DurableOrchestrationClient.raise_event
+
+    async def after_it_ended(self: Any, instance: str, *args: Any, **kw: Any) -> None:
+        # The rollout ends between the route's status read and its event (the approval timed out, say): the
+        # real client then meets the task hub's 410 and raises a bare Exception.
+        api.host.terminate(instance, "ended meanwhile")
+        await real_raise(self, instance, *args, **kw)
+
+    monkeypatch.setattr(df.DurableOrchestrationClient, "raise_event", after_it_ended)
+    late = api.act(action, instance_id, body={"wave": gate["wave"], "whatIfDigest": gate["whatIfDigest"]})
+
+    assert late.status == 409, late
+    assert late.json["error"]["code"] == "RolloutFinished"
+    assert "Terminated" in late.json["error"]["message"] and "before" in late.json["error"]["message"]
+    assert deployment_puts(twin) == []
+
+
+@pytest.mark.parametrize("route", ["start", "get", "list", "approve", "cancel", "release"])
+def test_a_task_hub_that_does_not_answer_is_503_with_retry_after(
+    api: Api, caplog: pytest.LogCaptureFixture, route: str
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    binding = api.hub.client_binding().replace(api.hub.rpc_base_url.rstrip("/"), f"http://127.0.0.1:{dead}")
+    instance_id = "rollout-20261204t100000z-0123abcd"
+    body = {"wave": 1, "whatIfDigest": "sha256:" + "0" * 64}
+    calls = {
+        "start": lambda: api.start(rollout_request(), client=binding),
+        "get": lambda: api.get(instance_id, client=binding),
+        "list": lambda: api.call("list_rollouts", "GET", "/api/rollouts", client=binding, headers=ADA),
+        "approve": lambda: api.act("approve", instance_id, body=body, client=binding),
+        "cancel": lambda: api.act("cancel", instance_id, client=binding),
+        "release": lambda: api.act("release", instance_id, client=binding),
+    }
+
+    answered = calls[route]()
+
+    assert answered.status == 503, answered
+    assert answered.json["error"]["code"] == "TaskHubUnavailable"
+    assert answered.headers["Retry-After"] == "30"
+    assert "Traceback" not in caplog.text and "code=" not in answered.text
+    if route == "start":  # the lock taken for it is given back: the next start is not refused as busy
+        assert api.start(rollout_request()).status == 202

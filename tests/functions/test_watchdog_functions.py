@@ -123,3 +123,35 @@ def test_health_answers_the_latest_result_per_target(state: Path) -> None:
     body = json.loads(answer.get_body())
     assert answer.status_code == 503 and body["status"] == "critical" and body["exitCode"] == 2
     assert {t["target"]["apimName"] for t in body["targets"]} == {"a", "b"}
+
+
+def test_the_timer_starts_one_pass_and_skips_while_it_runs_and_a_silent_task_hub_only_logs(
+    state: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncio
+    import socket
+
+    from azure.durable_functions.models.utils import http_utils
+
+    from breakerpanel.localrun.taskhub import LocalTaskHub
+
+    timer = _user_function("watchdog_timer")
+    host = LocalDurableHost(function_app.app, start_time=START)
+    # The durable SDK's one aiohttp session is bound to the loop that first used it: one loop, as the worker has.
+    loop = asyncio.new_event_loop()
+    try:
+        with LocalTaskHub(host) as hub:
+            loop.run_until_complete(timer(timer=None, client=hub.client_binding()))
+            assert host.status("breakerpanel-watchdog")["runtimeStatus"] == "Pending"
+            loop.run_until_complete(timer(timer=None, client=hub.client_binding()))
+            assert "still going; this one is skipped" in caplog.text
+
+            with socket.socket() as probe:  # a port nothing listens on
+                probe.bind(("127.0.0.1", 0))
+                dead = probe.getsockname()[1]
+            silent = hub.client_binding().replace(hub.rpc_base_url.rstrip("/"), f"http://127.0.0.1:{dead}")
+            loop.run_until_complete(timer(timer=None, client=silent))  # no exception: the next tick is the retry
+    finally:
+        loop.run_until_complete(http_utils._close_session())
+        loop.close()
+    assert "did not start this pass" in caplog.text and "Traceback" not in caplog.text
