@@ -134,3 +134,46 @@ def test_the_readme_shows_what_plan_and_deploy_print(twin_process: dict[str, str
         # A wait line appears only when ARM answered "Running" at the first read, which depends on timing.
         for line in (line for line in shown if "waited" not in line):
             assert any(_pattern(line).fullmatch(_normal(got)) for got in lines), f"README line not printed: {line!r}"
+
+
+def test_a_wheel_installed_anywhere_carries_the_template_and_the_examples(
+    tmp_path: Path, twin: Any, twin_server: Any
+) -> None:
+    # What `pip install .` (not editable) would put in site-packages: built offline from the tracked files.
+    source, site = tmp_path / "source", tmp_path / "site"
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for name in tracked.split():
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            (source / name).write_bytes((ROOT / name).read_bytes())
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                            "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stdout + built.stderr
+    import zipfile
+
+    (wheel,) = (tmp_path / "dist").glob("breakerpanel-*.whl")
+    zipfile.ZipFile(wheel).extractall(site)
+
+    from twin.examples import example_targets, seed_example_instances
+
+    seed_example_instances(twin)
+    env = {**_clean_env(twin_server.environment()), "PYTHONPATH": str(site),
+           "BREAKERPANEL_TARGETS": json.dumps(example_targets())}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    probe = subprocess.run(
+        [sys.executable, "-c", "import activities.deployments as d, twin.examples as e, breakerpanel.alert_rules as a; "
+         "print(d.GATEWAY_TEMPLATE, e.EXAMPLES, a.INFRA_APP, sep='\\n')"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60)
+    template, examples, infra_app = (Path(line) for line in probe.stdout.split())
+    assert template.is_file() and template.is_relative_to(site), probe.stdout + probe.stderr
+    assert (examples / "rollout-request.json").is_file() and (infra_app / "alerts" / "breaker-stuck.kql").is_file()
+    assert (site / "twin" / "rbac" / "builtin_roles.json").is_file()
+
+    # The newcomer's plan, with the installed copy alone: the template it validates is the wheel's.
+    planned = subprocess.run([sys.executable, "-m", "breakerpanel", "plan", "--request",
+                              str(examples / "rollout-request.json")], cwd=elsewhere, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "what-if: 8 created" in planned.stdout and "Create  pool" in planned.stdout
+    assert twin.captured("arm.deployments.put") == []
