@@ -1,7 +1,9 @@
 """A what-if result, summarized for a person and for the approval gate.
 
-Input is the REST WhatIfOperationResult (`{"status", "properties": {"changes": [...]}, "error"}`); the
-SDK's flattened form (`changes` at the top) is accepted too.
+Input is the REST WhatIfOperationResult (`{"status", "properties": {"changes": [...], "potentialChanges":
+[...]}, "error"}`); the SDK's flattened form (`changes` at the top) is accepted too. `potentialChanges` (newer
+api-versions; the SDK's 2026-06-01 model has it) are changes ARM predicts "may or may not happen": a potential
+delete is still a delete nobody may wave through, so they are summarised beside the definite ones, marked.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class ResourceChange:
     # For a pool backend: (member backend name, "Create"|"Delete"|"Modify") for each member the change adds,
     # removes or re-weights. ARM reports array items by index; a person asks which backend.
     member_changes: tuple[tuple[str, str], ...] = ()
+    # From `potentialChanges`: ARM cannot say whether it happens (it depends on deployment-time values).
+    potential: bool = False
 
     @property
     def removes_properties(self) -> bool:
@@ -82,6 +86,8 @@ class WhatIfSummary:
                 line += "; pool members: " + ", ".join(f"{name} ({kind})" for name, kind in c.member_changes)
             if c.unsupported_reason:
                 line += f": {c.unsupported_reason}"
+            if c.potential:
+                line += " (potential: may or may not happen)"
             out.append(line)
         return out
 
@@ -106,7 +112,8 @@ class WhatIfSummary:
                 if isinstance(pair, list | tuple) and len(pair) == 2
             )
             changes.append(ResourceChange(resource_id, str(raw.get("changeType") or ""), resource_type, name,
-                                          property_changes, member_changes=member_changes))
+                                          property_changes, member_changes=member_changes,
+                                          potential=raw.get("potential") is True))
         status = str(data.get("status") or "")
         return cls(status, tuple(changes), error=data.get("error"))
 
@@ -123,6 +130,7 @@ class WhatIfSummary:
                     "changeType": c.change_type,
                     "propertyChanges": list(map(list, c.property_changes)),
                     **({"memberChanges": list(map(list, c.member_changes))} if c.member_changes else {}),
+                    **({"potential": True} if c.potential else {}),
                 }
                 for c in self.changes
             ],
@@ -187,9 +195,12 @@ def _type_and_name(resource_id: str) -> tuple[str, str]:
 
 def summarize_what_if(result: Mapping[str, object]) -> WhatIfSummary:
     props = result.get("properties")
-    changes_raw = props.get("changes") if isinstance(props, Mapping) else result.get("changes")
+    source = props if isinstance(props, Mapping) else result
+    definite, potential = source.get("changes"), source.get("potentialChanges")
     changes: list[ResourceChange] = []
-    for raw in changes_raw if isinstance(changes_raw, list) else []:
+    listed = [(raw, False) for raw in (definite if isinstance(definite, list) else [])]
+    listed += [(raw, True) for raw in (potential if isinstance(potential, list) else [])]
+    for raw, is_potential in listed:
         if not isinstance(raw, Mapping):
             continue
         resource_id = str(raw.get("resourceId") or "")
@@ -203,6 +214,7 @@ def summarize_what_if(result: Mapping[str, object]) -> WhatIfSummary:
                 property_changes=tuple(_leaves(raw.get("delta"))),
                 unsupported_reason=str(raw.get("unsupportedReason") or ""),
                 member_changes=_member_changes(raw.get("before"), raw.get("after")),
+                potential=is_potential,
             )
         )
     error = result.get("error")

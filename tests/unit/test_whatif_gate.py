@@ -6,7 +6,7 @@ import pytest
 from unit_helpers import APIM_ID, load
 
 from breakerpanel.core.gate import approval_needed, gate_outcome
-from breakerpanel.core.whatif import summarize_what_if
+from breakerpanel.core.whatif import WhatIfSummary, summarize_what_if
 
 
 def published() -> dict[str, object]:
@@ -124,3 +124,21 @@ def test_gate_times_out_without_deploying():
     result = gate_outcome(None, timed_out=True, timeout_seconds=3600)
     assert (result.proceed, result.outcome) == (False, "timed_out") and "3600 s" in result.reason
 
+
+
+
+def test_a_potential_delete_is_summarised_and_needs_approval():
+    # The SDK's 2026-06-01 WhatIfOperationProperties carries `potentialChanges` beside `changes`: changes ARM
+    # predicts may or may not happen. Read through the SDK's own model, as the what-if activity reads it.
+    from azure.mgmt.resource.deployments.models import WhatIfOperationResult
+
+    body = published()
+    body["properties"]["potentialChanges"] = [change("Delete", "aoai-old")]  # type: ignore[index]
+    summary = summarize_what_if(WhatIfOperationResult(body).as_dict())
+    assert summary.has_deletes and summary.is_destructive
+    assert summary.lines()[-1] == (
+        "  Delete   Microsoft.ApiManagement/service/backends apim-gw/aoai-old (potential: may or may not happen)")
+    assert approval_needed("onDestructive", summary).required
+    # What the orchestration carries (to_dict) still says so when read back for the gate.
+    carried = WhatIfSummary.from_dict(summary.to_dict())
+    assert carried.changes[-1].potential and approval_needed("onDestructive", carried).required
