@@ -65,9 +65,12 @@ class AppInsightsSink:
         from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
         from opentelemetry.sdk.resources import Resource
 
+        # `timeout` is only azure-core's connection timeout (the exporter passes it as connection_timeout); the
+        # read timeout must be given too, or it stays at the transport's 300 s and an ingestion endpoint that
+        # accepts and then stalls holds the run far past BREAKERPANEL_ALERT_TIMEOUT.
         exporter = AzureMonitorLogExporter(
             connection_string=connection_string, credential=credential, disable_offline_storage=True,
-            timeout=timeout_seconds, retry_total=0,
+            timeout=timeout_seconds, read_timeout=timeout_seconds, retry_total=0,
         )
         self._keeper = _ResultKeeper(exporter)
         # cloud_RoleName in App Insights: the workbook and the alert rules do not depend on it, people do.

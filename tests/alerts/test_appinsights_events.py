@@ -117,3 +117,38 @@ def test_rollout_outcomes_become_custom_events(twin_server: Any, tmp_path: Path)
         'customEvents | project name, o = tostring(customDimensions["outcome"]), '
         'd = tostring(customDimensions["deployment"]), r = tostring(customDimensions["rolloutId"])'))
     assert rows == [{"name": "RolloutCompleted", "o": "rolledBack", "d": "bp-rollout-1-x", "r": "rollout-1"}]
+
+
+def _sink_and_notification(twin_server: Any, timeout: float) -> tuple[Any, dict[str, Any]]:
+    from breakerpanel.alerts.appinsights import AppInsightsSink
+    from breakerpanel.azure.clients import StaticTokenCredential
+
+    sink = AppInsightsSink(twin_server.app_insights_environment()["APPLICATIONINSIGHTS_CONNECTION_STRING"],
+                           StaticTokenCredential("t"), timeout)
+    notification = {"event": "IncidentOpened", "time": "2026-12-01T10:20:00Z", "idempotencyKey": "bp-probe",
+                    "dimensions": {"target": "apim-gateway"}, "title": "probe"}
+    return sink, notification
+
+
+def test_an_ingestion_endpoint_that_does_not_answer_is_given_up_on_within_the_alert_timeout(
+        twin_server: Any) -> None:
+    """BREAKERPANEL_ALERT_TIMEOUT bounds one delivery. The exporter's `timeout` is only azure-core's connection
+    timeout; its read timeout stays at the transport's 300 s, so an endpoint that accepts the connection and
+    then stalls held the watchdog run for minutes."""
+    import time
+
+    from twin.faults import FaultRule
+
+    twin_server.twin.reset()
+    twin_server.twin.faults.add(FaultRule(route="appinsights.track", kind="latency", latency_ms=4000))
+    try:
+        with environment({**twin_server.environment(), **twin_server.app_insights_environment()}):
+            sink, notification = _sink_and_notification(twin_server, timeout=0.5)
+            started = time.monotonic()
+            delivery = sink.deliver(notification)
+            took = time.monotonic() - started
+            sink.close()
+    finally:
+        twin_server.twin.reset()
+    assert not delivery.ok and not delivery.final  # retried on a later run
+    assert took < 2.5
