@@ -19,9 +19,10 @@ INCIDENT_OPENED = "IncidentOpened"
 INCIDENT_RESOLVED = "IncidentResolved"
 ROLLOUT_COMPLETED = "RolloutCompleted"
 EVENT_NAMES = (INCIDENT_OPENED, INCIDENT_RESOLVED, ROLLOUT_COMPLETED)
-# Application Insights keeps property values to 8 KiB (the exporter truncates there); evidence is cut
-# earlier, on our terms, so that what is kept is still JSON.
-_MAX_PROPERTY_CHARS = 8000
+# Application Insights keeps a property value to 8192 characters (learn.microsoft.com, data model: "Maximum
+# value length: 8192"; the exporter cuts there too, _utils._filter_custom_properties). JSON dimensions are cut
+# here first, on our terms, so that what arrives is still JSON.
+_MAX_PROPERTY_CHARS = 8192
 _CHANGES = {"opened": INCIDENT_OPENED, "resolved": INCIDENT_RESOLVED}
 _SUBJECTS = ("backend", "pool", "deployment")
 
@@ -52,11 +53,23 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _compact_json(value: Any) -> str:
+def _compact_json(value: Any, limit: int = _MAX_PROPERTY_CHARS) -> str:
+    """`value` as compact JSON of at most `limit` characters: whole when it fits, else
+    {"truncated": true, "head": <its beginning>}. The head is JSON text, and quoting it again escapes every
+    quote and backslash, so its length is measured after quoting, not guessed. ASCII only (ensure_ascii), so a
+    character is one UTF-16 unit, which is how ingestion counts."""
     text = json.dumps(_clean(value), separators=(",", ":"), sort_keys=True, default=str)
-    if len(text) <= _MAX_PROPERTY_CHARS:
+    if len(text) <= limit:
         return text
-    return json.dumps({"truncated": True, "head": text[: _MAX_PROPERTY_CHARS - 60]})
+
+    def cut(keep: int) -> str:
+        return json.dumps({"truncated": True, "head": text[:keep]}, separators=(",", ":"))
+
+    low, high = 0, limit  # the longest head that fits, by bisection: its quoted length grows with it
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if len(cut(middle)) <= limit else (low, middle - 1)
+    return cut(low)
 
 
 def idempotency_key(*parts: str) -> str:

@@ -152,3 +152,33 @@ def test_an_ingestion_endpoint_that_does_not_answer_is_given_up_on_within_the_al
         twin_server.twin.reset()
     assert not delivery.ok and not delivery.final  # retried on a later run
     assert took < 2.5
+
+
+def test_a_large_evidence_arrives_as_json_within_the_property_value_limit(twin_server: Any) -> None:
+    """Application Insights keeps 8192 characters of a property value (the exporter cuts there). Evidence cut
+    to a head of ~8000 characters and quoted again grew past that (every quote of the JSON head escaped), so
+    the exporter's cut left customDimensions.evidence that was not JSON."""
+    from breakerpanel.alerts.payloads import incident_notification
+
+    twin_server.twin.reset()
+    view = {"kind": "BreakerStuckOpen", "state": "opened", "severity": "warning", "target": "apim-gateway",
+            "subscriptionId": "sub", "resourceGroup": "rg-gateway", "backend": "aoai-0",
+            "since": "2026-12-01T10:05:00Z", "openedAt": "2026-12-01T10:20:00Z",
+            "id": "sub/rg-gateway/apim-gateway|BreakerStuckOpen:backend:aoai-0#2026-12-01T10:05:00Z",
+            "key": "sub/rg-gateway/apim-gateway|BreakerStuckOpen:backend:aoai-0", "runbook": "",
+            "evidence": {"bins": [{"t": f"2026-12-01T10:{i % 60:02d}:00Z", "backend": f"aoai-{i}", "status": 429}
+                                  for i in range(400)]}}
+    notification = incident_notification(view)
+    assert notification is not None
+    with environment({**twin_server.environment(), **twin_server.app_insights_environment()}):
+        sink, _ = _sink_and_notification(twin_server, timeout=5)
+        assert sink.deliver(notification).ok
+        sink.close()
+    twin_server.twin.logs.set_now(datetime(2026, 12, 1, 11, 0, tzinfo=UTC))
+    rows = _rows(twin_server.twin.app_insights.query(
+        'customEvents | project e = tostring(customDimensions["evidence"])'))
+    twin_server.twin.reset()
+    evidence = rows[0]["e"]
+    assert len(evidence) <= 8192
+    kept = json.loads(evidence)
+    assert kept["truncated"] is True and kept["head"].startswith('{"bins":[{"backend":"aoai-0"')

@@ -34,6 +34,9 @@ DEFAULT_COMPONENT = ("/subscriptions/00000000-0000-0000-0000-000000000001/resour
                      "/providers/microsoft.insights/components/appi-breakerpanel")
 DEFAULT_WORKSPACE = "7d1f0c2e-3b4a-4c5d-8e6f-708192a3b4c5"
 _EVENT_BASE_TYPE = "EventData"
+_MAX_EVENT_NAME = 512
+_MAX_PROPERTY_NAME = 150
+_MAX_PROPERTY_VALUE = 8192
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,12 @@ class AppInsightsState:
         if not isinstance(name, str) or not name:
             return "Field 'name' on type EventData is required"
         tags = envelope.get("tags") or {}
-        properties = {str(k): str(v) for k, v in (base.get("properties") or {}).items()}
+        # The documented limits of the data model (learn.microsoft.com/azure/azure-monitor/app/data-model-complete):
+        # an event name keeps 512 characters, a custom property's name 150 and its value 8192; ingestion keeps
+        # what fits, so the twin does too and a sender relying on more fails here as it would in Azure.
+        name = name[:_MAX_EVENT_NAME]
+        properties = {str(k)[:_MAX_PROPERTY_NAME]: str(v)[:_MAX_PROPERTY_VALUE]
+                      for k, v in (base.get("properties") or {}).items()}
         measurements = {str(k): float(v) for k, v in (base.get("measurements") or {}).items()}
         item_id = str(uuid.uuid4())
         rows[CUSTOM_EVENTS].append({
