@@ -15,7 +15,7 @@ from typing import Any
 import azure.durable_functions as df
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from activities.outcomes import Outcome, call_azure, reports_failures
+from activities.outcomes import Outcome, call_azure, refused_in_body, reports_failures
 from activities.policy import current_policy, refused
 from breakerpanel.azure.clients import deployments_client
 from breakerpanel.core.whatif import summarize_what_if
@@ -60,11 +60,16 @@ def arm_validate(payload: dict[str, Any]) -> Outcome:
         body = {"properties": _properties(payload)}
         result = _client(payload).deployments.begin_validate(
             payload["target"]["resourceGroup"], payload["deploymentName"], body
-        ).result()
-        validated = (result.as_dict().get("properties") or {}).get("validatedResources") or []
-        return {"validatedResources": [item.get("id") for item in validated]}
+        ).result().as_dict()
+        validated = (result.get("properties") or {}).get("validatedResources") or []
+        return {"validatedResources": [item.get("id") for item in validated], "error": result.get("error")}
 
-    return call_azure(action)
+    outcome = call_azure(action)
+    # DeploymentValidateResult.error is "the deployment validation error" on any answer, not only a 400's
+    # (az CLI checks validation_result.error after a validate that did not raise): a result holding one is a
+    # refusal, never a pass.
+    invalid = outcome.pop("error", None) if outcome.get("outcome") == "ok" else None
+    return refused_in_body(200, invalid) if invalid is not None else outcome
 
 
 @bp.activity_trigger(input_name="payload")

@@ -120,6 +120,15 @@ def failure(exc: BaseException) -> Outcome:
                        None, kind="bug")
 
 
+def refused_in_body(status: int | None, error: object) -> Outcome:
+    """An answer that arrived as a success but whose body says the service refused (a DeploymentValidateResult
+    with `error`): classified exactly as that error arriving as an HTTP error would be."""
+    envelope = error if isinstance(error, dict) and error.get("code") else {
+        "code": "UnreadableResponse", "message": f"the answer carries an error that is not an ARM error: {error!r}"[
+            :_MESSAGE_CHARS]}
+    return _classified(status, envelope, None)
+
+
 def call_azure(action: Callable[[], dict[str, Any]]) -> Outcome:
     try:
         result = action()

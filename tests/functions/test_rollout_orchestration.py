@@ -1016,3 +1016,52 @@ def test_the_what_if_result_is_summarised_before_it_enters_history(rollouts: Rol
     what_if = preflight["output"]["whatIf"]
     assert what_if["summarized"] is True
     assert len(json.dumps(what_if)) < 4_000
+
+
+# ------------------------------------------------------------- validate's documented forms (2025-04-01 and later)
+
+def _broken_template(monkeypatch: pytest.MonkeyPatch) -> None:
+    import activities.deployments as deployments
+
+    broken = copy.deepcopy(deployments.gateway_template())
+    broken["variables"]["retryCount"] = "[noSuchFunction(parameters('backends'))]"
+    monkeypatch.setattr(deployments, "gateway_template", lambda: broken)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_validation_error_in_a_200_result_stops_the_rollout_at_validate(
+    rollouts: Rollouts, twin: Any, monkeypatch: pytest.MonkeyPatch, asynchronous: bool
+) -> None:
+    # DeploymentValidateResult carries `error` on any answer (az CLI reads validation_result.error after a
+    # validate that did not raise): a 200 holding one is a refusal, never a pass to deploy.
+    from twin.arm_deployments.state import ValidateMode
+
+    _broken_template(monkeypatch)
+    twin.arm.validate_mode = ValidateMode(asynchronous=asynchronous, failure_status=200)
+    status = rollouts.run(rollouts.start(request()))
+
+    entry = only_target(status)
+    assert entry["failure"]["stage"] == "validate"
+    assert entry["failure"]["error"]["code"] == "InvalidTemplate"
+    assert any("noSuchFunction" in d["message"] for d in entry["failure"]["diagnoses"])
+    assert deployment_puts(twin) == []
+
+
+def test_a_validate_answered_202_with_a_relative_location_is_followed(
+    rollouts: Rollouts, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The 2025-04-01 long-running form: 202 + Location (relative in the published example), then the result.
+    from twin.arm_deployments.state import ValidateMode
+
+    twin.arm.validate_mode = ValidateMode(asynchronous=True)
+    status = rollouts.run(rollouts.start(request()))
+    assert status["output"]["status"] == "succeeded", render_summary(status["output"])
+    assert only_target(status)["phase"] == "verified"
+    assert len(twin.captured("arm.deployments.whatif.result")) >= 2  # the validate's poll and the what-if's
+
+    _broken_template(monkeypatch)
+    status = rollouts.run(rollouts.start(request(target("apim-two"))))
+    entry = only_target(status)
+    assert entry["failure"]["stage"] == "validate"
+    assert entry["failure"]["error"]["code"] == "InvalidTemplate"
+    assert len(deployment_puts(twin)) == 1  # only the first rollout's

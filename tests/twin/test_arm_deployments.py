@@ -463,3 +463,38 @@ def test_on_error_deployment_is_refused_naming_the_field(service: Any, deploymen
     assert "'properties.onErrorDeployment' is not served by the twin" in raised.value.error.message
     assert deployments.deployments.check_existence(RESOURCE_GROUP, "gw-v1") is False
     assert backend_url(service, "b1") is None
+
+
+@pytest.mark.parametrize("failure_status", [400, 200])
+def test_validate_in_the_long_running_form_answers_202_then_the_result_at_its_location(
+    service: Any, deployments: Any, failure_status: int
+) -> None:
+    # 2025-04-01 Deployments_Validate: 202 + Location (relative in the published example), final state via it.
+    from twin.arm_deployments.state import ValidateMode
+
+    service.arm.validate_mode = ValidateMode(asynchronous=True, failure_status=failure_status)
+    tpl = template(backend("b1", "https://b1.example"))
+
+    valid = deployments.deployments.begin_validate(RESOURCE_GROUP, "gw-check", request(tpl)).result()
+    assert [ref.id for ref in valid.properties.validated_resources] == [f"{APIM_ID}/backends/b1"]
+    assert len(service.captured("arm.deployments.whatif.result")) >= 1
+
+    broken = template({**backend("b1", "https://b1.example"), "apiVersion": "[parameters('missing')]"})
+    if failure_status == 400:
+        with pytest.raises(HttpResponseError) as raised:
+            deployments.deployments.begin_validate(RESOURCE_GROUP, "gw-check", request(broken)).result()
+        assert raised.value.status_code == 400 and raised.value.error.code == "InvalidTemplate"
+    else:  # a result that holds `error` (the schema allows it on any answer): the SDK does not raise
+        result = deployments.deployments.begin_validate(RESOURCE_GROUP, "gw-check", request(broken)).result()
+        assert result.error.code == "InvalidTemplate"
+
+
+def test_validate_with_a_200_failure_status_answers_the_error_in_a_200_result(service: Any, deployments: Any) -> None:
+    from twin.arm_deployments.state import ValidateMode
+
+    service.arm.validate_mode = ValidateMode(failure_status=200)
+    broken = template({**backend("b1", "https://b1.example"), "apiVersion": "[parameters('missing')]"})
+    result = deployments.deployments.begin_validate(RESOURCE_GROUP, "gw-check", request(broken)).result()
+    assert result.error.code == "InvalidTemplate"
+    service.reset()
+    assert service.arm.validate_mode == ValidateMode()

@@ -106,7 +106,13 @@ def cancel_deployment(twin: Twin, request: Request) -> Response:
 
 
 def validate_deployment(twin: Twin, request: Request) -> Response:
-    return Response(200, twin.arm.validate(*_where(request), request.json_object()))
+    if twin.arm.validate_mode.asynchronous:
+        subscription, group, name = _where(request)
+        token = twin.arm.start_validation(subscription, group, name, request.json_object())
+        # Relative, as the published 2025-04-01 example's Location is: clients resolve it against the endpoint.
+        location = f"/subscriptions/{subscription}/operationResults/{token}?api-version={quote(_api_version(request))}"
+        return Response(202, None, {"Location": location, "Retry-After": "0"})
+    return Response(*twin.arm.validation_answer(*_where(request), request.json_object()))
 
 
 def what_if(twin: Twin, request: Request) -> Response:
@@ -122,10 +128,10 @@ def _what_if_url(request: Request, subscription: str, token: str) -> str:
 
 def what_if_result(twin: Twin, request: Request) -> Response:
     subscription, token = request.params["subscription"], request.params["token"]
-    result = twin.arm.poll_what_if(subscription, token)
-    if result is None:
+    run = twin.arm.poll_what_if(subscription, token)
+    if run is None:
         return Response(202, None, {"Location": _what_if_url(request, subscription, token), "Retry-After": "0"})
-    return Response(200, result)
+    return Response(run.status, run.result)
 
 
 def async_operation(twin: Twin, request: Request) -> Response:
@@ -188,6 +194,19 @@ def calculate_template_hash(twin: Twin, request: Request) -> Response:
     reports as properties.templateHash (TemplateHashResult)."""
     template = request.json_object()
     return Response(200, {"minifiedTemplate": "", "templateHash": template_hash(template)})
+
+
+def control_validate_mode(twin: Twin, request: Request) -> Response:
+    """POST /_twin/arm/validateMode {"async": bool, "failureStatus": 400|200}: which documented form validate
+    answers in (see ValidateMode); a reset restores the synchronous 200/400."""
+    from twin.arm_deployments.state import ValidateMode
+
+    body = request.json_object()
+    asynchronous, failure_status = body.get("async", False), body.get("failureStatus", 400)
+    if not isinstance(asynchronous, bool) or failure_status not in (200, 400):
+        raise TwinError.of("InvalidControlRequest", detail='expected {"async": true|false, "failureStatus": 400|200}')
+    twin.arm.validate_mode = ValidateMode(asynchronous, failure_status)
+    return Response(200, {"async": asynchronous, "failureStatus": failure_status})
 
 
 def control_failures(twin: Twin, request: Request) -> Response:

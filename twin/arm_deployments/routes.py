@@ -46,6 +46,7 @@ ROUTES = [
     ),
     _control("arm.resources", "GET", "/_twin/arm/resources", h.control_resources),
     _control("arm.settle", "POST", "/_twin/arm/settle", h.control_settle),
+    _control("arm.validatemode", "POST", "/_twin/arm/validateMode", h.control_validate_mode),
     _control("arm.failures", "GET", "/_twin/arm/failures", h.control_failures),
     _control("arm.failures.add", "POST", "/_twin/arm/failures", h.control_add_failure),
 ]

@@ -50,6 +50,23 @@ class WhatIfRun:
     subscription_id: str
     result: dict[str, Any]
     polls: int = 0
+    status: int = 200  # what the last poll answers: 200, or 400 for a validation that failed
+
+
+@dataclass
+class ValidateMode:
+    """How the twin answers POST .../validate (control: POST /_twin/arm/validateMode).
+
+    ARM's 2025-04-01 Deployments_Validate has three documented answers: 200 with a DeploymentValidateResult,
+    400 with one holding `error` ("Returns the validation result with error"), and 202 with a Location to poll
+    (x-ms-long-running-operation, final state via location). `asynchronous` serves the 202 form; `failure_status`
+    is the status a failed validation's final answer carries: 400 as documented, or 200 — the schema allows
+    `error` on any DeploymentValidateResult and az CLI reads it after a validate that did not raise
+    (validation_result.error in azure-cli's resource module), so a client must read it too.
+    """
+
+    asynchronous: bool = False
+    failure_status: int = 400
 
 
 def _bad(detail: str) -> TwinError:
@@ -101,8 +118,10 @@ class ArmState:
         self._deployments: dict[tuple[str, str, str], Deployment] = {}
         self._by_async_id: dict[str, Deployment] = {}
         self._what_ifs: dict[str, WhatIfRun] = {}
+        self.validate_mode = ValidateMode()
 
     def reset(self) -> None:
+        self.validate_mode = ValidateMode()
         self.resources.reset()
         self.failures.clear()
         self._deployments.clear()
@@ -231,6 +250,26 @@ class ArmState:
         result["properties"]["validatedResources"] = [{"id": resource.id} for resource in evaluated.resources]
         return result
 
+    def validation_answer(
+        self, subscription_id: str, resource_group: str, name: str, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """(status, DeploymentValidateResult) as the validate mode answers it; a failure's result holds `error`."""
+        try:
+            return 200, self.validate(subscription_id, resource_group, name, body)
+        except TwinError as exc:
+            if self.validate_mode.failure_status == 400:
+                if not self.validate_mode.asynchronous:
+                    raise
+                return exc.status, exc.envelope()
+            return 200, exc.envelope()
+
+    def start_validation(self, subscription_id: str, resource_group: str, name: str, body: dict[str, Any]) -> str:
+        """The 202 form: the answer is computed now and served from the Location after whatif_poll_steps polls."""
+        status, result = self.validation_answer(subscription_id, resource_group, name, body)
+        token = new_guid()
+        self._what_ifs[token] = WhatIfRun(subscription_id, result, status=status)
+        return token
+
     def start_what_if(self, subscription_id: str, resource_group: str, name: str, body: dict[str, Any]) -> str:
         """Compute the changes now (a snapshot of the state at the request) and return the result's token."""
         request = parse_request(body)
@@ -240,12 +279,13 @@ class ArmState:
         self._what_ifs[token] = WhatIfRun(subscription_id, what_if_result(changes))
         return token
 
-    def poll_what_if(self, subscription_id: str, token: str) -> dict[str, Any] | None:
-        """The result, or None while it is still 'running' (TwinConfig.whatif_poll_steps polls answer 202)."""
+    def poll_what_if(self, subscription_id: str, token: str) -> WhatIfRun | None:
+        """The run (its status and result), or None while it is still 'running' (TwinConfig.whatif_poll_steps
+        polls answer 202). Validations in the 202 form are served the same way."""
         run = self._what_ifs.get(token)
         if run is None or run.subscription_id.lower() != subscription_id.lower():
             raise TwinError.of("WhatIfOperationNotFound", token=token)
         if run.polls < self.config.whatif_poll_steps:
             run.polls += 1
             return None
-        return run.result
+        return run
