@@ -18,13 +18,13 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from activities.outcomes import Outcome, call_azure, refused_in_body, reports_failures
 from activities.policy import current_policy, refused
 from breakerpanel.azure.clients import deployments_client
+from breakerpanel.core.polling import canonical_state
 from breakerpanel.core.whatif import summarize_what_if
 from breakerpanel.settings import load_settings
 
 bp = df.Blueprint()
 
 GATEWAY_TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "gateway" / "main.json"
-TERMINAL_STATES = frozenset({"Succeeded", "Failed", "Canceled"})
 
 
 @cache
@@ -93,7 +93,8 @@ def _state(deployment: Any) -> dict[str, Any]:
     body = deployment.as_dict()
     properties = body.get("properties") or {}
     return {
-        "provisioningState": properties.get("provisioningState"),
+        # ARM's words are case-insensitive; the core compares them as the spec spells them.
+        "provisioningState": canonical_state(properties.get("provisioningState")),
         "error": properties.get("error"),
         "onErrorDeployment": properties.get("onErrorDeployment"),
         "outputResources": [item.get("id") for item in properties.get("outputResources") or []],
@@ -168,7 +169,7 @@ def arm_rollback_point(payload: dict[str, Any]) -> Outcome:
             if (
                 body.get("name", "").startswith("bp-")
                 and body.get("name") != payload["deploymentName"]
-                and properties.get("provisioningState") == "Succeeded"
+                and canonical_state(properties.get("provisioningState")) == "Succeeded"
                 and str(values.get("apimServiceName", "")).lower() == target["apimName"].lower()
             ):
                 candidates.append((str(properties.get("timestamp")), body["name"], properties, values))
@@ -212,7 +213,7 @@ def arm_failed_operations(payload: dict[str, Any]) -> Outcome:
         failed = [
             op.as_dict()
             for op in operations
-            if ((op.as_dict().get("properties") or {}).get("provisioningState")) == "Failed"
+            if canonical_state((op.as_dict().get("properties") or {}).get("provisioningState")) == "Failed"
         ]
         return {"operations": failed}
 

@@ -13,6 +13,12 @@ from breakerpanel.core.retry import parse_retry_after
 FIRST_POLL_SECONDS = 5.0
 MAX_POLL_SECONDS = 60.0
 TERMINAL_STATES = frozenset({"succeeded", "failed", "canceled"})
+# Microsoft.Resources deployments' ProvisioningState (2025-04-01 spec; the SDK's 2026-06-01 enum is the same).
+# Only the three above are terminal; every other one (Accepted, Running, Ready, Creating, Created, Updating,
+# Deleting, Deleted, NotSpecified, or a value added later) means ARM is still at it.
+PROVISIONING_STATES = ("NotSpecified", "Accepted", "Running", "Ready", "Creating", "Created", "Deleting", "Deleted",
+                       "Canceled", "Failed", "Succeeded", "Updating")
+_CANONICAL = {state.lower(): state for state in PROVISIONING_STATES}
 
 
 def poll_delay(
@@ -39,3 +45,12 @@ def poll_delay(
 
 def is_terminal(provisioning_state: str) -> bool:
     return provisioning_state.lower() in TERMINAL_STATES
+
+
+def canonical_state(value: object) -> object:
+    """A provisioningState as the spec spells it ('succeeded' -> 'Succeeded'); anything else unchanged.
+
+    The SDK's enums are CaseInsensitiveEnumMeta and azure-core's LRO polling lower-cases the status before
+    comparing: a state is a case-insensitive word. Read once here, so every later `== "Succeeded"` holds.
+    """
+    return _CANONICAL.get(value.lower(), value) if isinstance(value, str) else value

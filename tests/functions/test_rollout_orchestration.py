@@ -1065,3 +1065,23 @@ def test_a_validate_answered_202_with_a_relative_location_is_followed(
     assert entry["failure"]["stage"] == "validate"
     assert entry["failure"]["error"]["code"] == "InvalidTemplate"
     assert len(deployment_puts(twin)) == 1  # only the first rollout's
+
+
+# ------------------------------------------------------------------ provisioningState is a case-insensitive word
+
+def test_a_state_in_other_case_is_read_as_the_spec_spells_it_so_a_success_is_never_a_failure() -> None:
+    # The SDK's ProvisioningState is a CaseInsensitiveEnumMeta enum and azure-core's polling lower-cases the
+    # status: "succeeded" is Succeeded. Read through the SDK's own model, as the activities read ARM's answer.
+    from azure.mgmt.resource.deployments.models import DeploymentExtended
+
+    from activities.deployments import _state
+    from breakerpanel.core.rollout_flow import target_result
+
+    answer = DeploymentExtended({"name": "bp-x", "properties": {"provisioningState": "succeeded",
+                                                                "outputResources": []}})
+    state = _state(answer)
+    assert state["provisioningState"] == "Succeeded"
+    job = {"key": "k", "call": {"target": {"subscriptionId": SUB, "resourceGroup": "rg-gw", "apimName": "apim-one"},
+                                "deploymentName": "bp-x"}, "rollback": False}
+    result = target_result(job, started={"outcome": "ok", **state}, final={"outcome": "ok", **state, "polls": 1})
+    assert result["status"] == "verified" and "diagnoses" not in result

@@ -10,7 +10,7 @@ from unit_helpers import SUB
 
 from breakerpanel.core.model import Target
 from breakerpanel.core.naming import deployment_name, instance_id, new_rollout_id
-from breakerpanel.core.polling import is_terminal, poll_delay
+from breakerpanel.core.polling import PROVISIONING_STATES, canonical_state, is_terminal, poll_delay
 from breakerpanel.core.retry import classify_failure, parse_retry_after
 
 NOW = datetime(2026, 11, 24, 22, 0, 0, tzinfo=UTC)
@@ -53,6 +53,21 @@ def test_terminal_states(state):
 @pytest.mark.parametrize("state", ["Accepted", "Running", "Deleting", ""])
 def test_running_states(state):
     assert not is_terminal(state)
+
+
+def test_every_documented_state_but_the_three_terminal_ones_is_still_running():
+    # Microsoft.Resources 2025-04-01 ProvisioningState: Ready, Created, Deleted... are not ends of a deployment.
+    running = [state for state in PROVISIONING_STATES if not is_terminal(state)]
+    assert running == ["NotSpecified", "Accepted", "Running", "Ready", "Creating", "Created", "Deleting", "Deleted",
+                       "Updating"]
+
+
+@pytest.mark.parametrize(("given", "read"), [("succeeded", "Succeeded"), ("FAILED", "Failed"),
+                                             ("canceled", "Canceled"), ("running", "Running"),
+                                             ("Succeeded", "Succeeded"), ("SomethingNew", "SomethingNew"),
+                                             (None, None)])
+def test_states_are_read_case_insensitively_and_spelled_as_the_spec_does(given, read):
+    assert canonical_state(given) == read
 
 
 @pytest.mark.parametrize(
