@@ -34,6 +34,7 @@ from activities.deployments import (
 from activities.locks import rollout_cancel_requested, rollout_lock_targets
 from activities.prerequisites import arm_prerequisites
 from breakerpanel.core import rollout_flow as flow
+from breakerpanel.core import status_budget
 from breakerpanel.core import waiting as waits
 
 bp = df.Blueprint()
@@ -73,7 +74,8 @@ class Shown:
         self._write()
 
     def _write(self) -> None:
-        status = {**(self._view or {}), **({"waiting": self._waiting} if self._waiting else {})}
+        # Cut to Durable's 16 KB: a larger custom status makes the extension fail the orchestration.
+        status = status_budget.fit({**(self._view or {}), **({"waiting": self._waiting} if self._waiting else {})})
         if not status:
             if self._last is None:
                 return

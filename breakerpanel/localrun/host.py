@@ -24,6 +24,8 @@ from typing import Any
 from azure.durable_functions.models.utils.df_serialization import df_dumps
 from azure.functions import FunctionRegister
 
+from breakerpanel.core.status_budget import refusal as custom_status_refusal
+
 from . import history as h
 from .actions import COMPOUND, ActionType, action_list, signature, unsupported
 from .activities import ActivityRunner, ActivityWork
@@ -295,6 +297,11 @@ class LocalDurableHost:
         )
         state = invocation.state
         if state.get("customStatus") is not None:
+            refused = custom_status_refusal(state["customStatus"])
+            if refused is not None:
+                # As the Durable extension does: SetCustomStatus throws, and the orchestration fails with it.
+                self._complete_failed(instance, f"Orchestrator function '{instance.name}' failed: {refused}")
+                return
             instance.custom_status = state["customStatus"]
         actions = action_list(state, instance.name)
         drift = nondeterminism(instance, actions)

@@ -98,6 +98,21 @@ def test_custom_status_is_visible_after_each_step(host: LocalDurableHost, steps:
     assert host.status(instance_id)["customStatus"] == {"stage": "done"}
 
 
+def test_a_custom_status_over_16_kb_of_utf16_fails_the_orchestration_as_the_extension_does(
+    host: LocalDurableHost,
+) -> None:
+    # DurableTask refuses int(UTF-16 bytes / 1024) > 16: ~8,000 ASCII characters pass, ~9,000 do not.
+    fits = host.start("chain_orchestrator", {"name": "a" * 8000})
+    too_big = host.start("chain_orchestrator", {"name": "a" * 9000})
+
+    host.run_until_idle()
+
+    assert host.status(fits)["runtimeStatus"] == "Completed"
+    failed = host.status(too_big)
+    assert failed["runtimeStatus"] == "Failed"
+    assert "The UTF-16 size of the JSON-serialized payload must not exceed 16 KB" in str(failed["output"])
+
+
 def test_call_activity_with_retry_is_refused_by_name(host: LocalDurableHost) -> None:
     # The app retries with call_activity + durable timers (orchestrators/rollout.py call_with_retry); an
     # orchestrator reaching for the SDK's retry call must hear so, not hang or half-work.
