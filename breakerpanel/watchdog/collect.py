@@ -10,10 +10,11 @@ from typing import Any
 
 from breakerpanel.azure.clients import apim_client, deployments_client, logs_client
 from breakerpanel.azure.logs_rows import rows_from_result
+from breakerpanel.core.watch.access import left_out
 from breakerpanel.core.watch.bins import Bin, bins_from_rows
 from breakerpanel.core.watch.detect import deployment_time
 from breakerpanel.core.watch.events import BreakerTransition
-from breakerpanel.core.watch.kql import QueryTarget, gateway_query
+from breakerpanel.core.watch.kql import TABLE, QueryTarget, gateway_query
 from breakerpanel.settings import Settings
 from breakerpanel.store.base import BREAKER_EVENT, Store
 from breakerpanel.targets import AllowedTarget
@@ -89,6 +90,38 @@ def workspace_kind(workspace: str | None) -> str:
     return "workspace-resource"
 
 
+_ASK_PERMISSIONS = "include-permissions=true"
+_ACCESS_FIX = (
+    "grant the app's identity Log Analytics Reader on the workspaces named (a workspace in 'Require workspace "
+    "permissions' mode ignores roles on the APIM instance), or set their access control mode to 'Use resource or "
+    "workspace permissions', or give the target its workspace as logAnalyticsWorkspaceId"
+)
+
+
+def _permission_hooks() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per-call azure-core hooks asking a resource-centric query for its `permissions` section and keeping it.
+
+    LogsQueryClient has no option for that preference and its result has no place for the section, so the
+    request gets the preference added to its Prefer header and the section is read from the raw answer.
+    """
+    answered: dict[str, Any] = {}
+
+    def ask(request: Any) -> None:
+        headers = request.http_request.headers
+        current = str(headers.get("Prefer") or "").strip()
+        headers["Prefer"] = f"{current},{_ASK_PERMISSIONS}" if current else _ASK_PERMISSIONS
+
+    def keep(response: Any) -> None:
+        try:
+            body = response.http_response.json()
+        except Exception:  # not JSON: the SDK reports the answer itself
+            return
+        if isinstance(body, Mapping) and "permissions" in body:
+            answered["permissions"] = body["permissions"]
+
+    return {"raw_request_hook": ask, "raw_response_hook": keep}, answered
+
+
 def query_gateway_logs(
     settings: Settings, workspace: str | None, targets: Sequence[tuple[AllowedTarget, QueryTarget]],
     start: datetime, end: datetime, bin_seconds: int,
@@ -105,11 +138,17 @@ def query_gateway_logs(
             if kind == "workspace":
                 assert workspace is not None
                 result = client.query_workspace(workspace.strip(), text, timespan=(start, end))
-            elif kind == "workspace-resource":
-                assert workspace is not None
-                result = client.query_resource(workspace.strip(), text, timespan=(start, end))
             else:
-                result = client.query_resource(targets[0][1].resource_id, text, timespan=(start, end))
+                # A resource query drops, without an error, the workspaces and tables the app may not read: ask
+                # for the permissions section to tell a whole answer from a filtered one.
+                queried = workspace.strip() if kind == "workspace-resource" and workspace else targets[0][1].resource_id
+                hooks, answered = _permission_hooks()
+                result = client.query_resource(queried, text, timespan=(start, end), **hooks)
+                missing = left_out(answered.get("permissions"), [queried, *(q.resource_id for _, q in targets)], TABLE)
+                if missing is not None:
+                    return None, {"source": "gatewayLogs", "code": "PartialAccess", "message": missing[:500],
+                                  "status": None, "transient": False, "retryAfterSeconds": None,
+                                  "fix": _ACCESS_FIX}, stats
             rows = rows_from_result(result)
             stats["rows"] = len(rows)
             return bins_from_rows(rows), None, stats

@@ -402,6 +402,37 @@ def test_query_resource_answers_the_rows_of_that_resource_in_any_workspace(logs,
     assert call["body"] == {"query": "ApiManagementGatewayLogs | count", "timespan": None, "workspaces": None}
 
 
+def test_a_resource_query_silently_leaves_out_a_workspace_the_caller_may_not_read(logs, twin, twin_server):
+    """Partial access as documented (learn.microsoft.com/azure/azure-monitor/logs/api/azure-resource-queries
+    #partial-access): a normal 200 without the unreadable workspace's rows; `Prefer: include-permissions=true`
+    adds `permissions`, whose resource lists every data source and whose top level only the readable ones."""
+    from twin.log_analytics.state import workspace_resource_id
+
+    _post_rows(twin_server, _rows_for(APIM_A, "aoai-a", 3), WORKSPACE)
+    _post_rows(twin_server, _rows_for(APIM_A, "aoai-a", 2), OTHER_WORKSPACE)
+    reply = requests.put(f"{twin_server.url}/_twin/logs/access", json={"hiddenWorkspaces": [OTHER_WORKSPACE.upper()]},
+                         verify=str(twin_server.ca_path), timeout=10)
+    assert reply.status_code == 200 and reply.json() == {"hiddenWorkspaces": [OTHER_WORKSPACE]}
+    result = logs.query_resource(APIM_A, "ApiManagementGatewayLogs | count", timespan=None)
+    assert result.status == LogsQueryStatus.SUCCESS and rows_from_result(result) == [{"Count": 3}]
+    # The workspace's own query is not narrowed: the twin's RBAC mode decides who may query a workspace.
+    assert rows_from_result(logs.query_workspace(OTHER_WORKSPACE, "ApiManagementGatewayLogs | count",
+                                                 timespan=None)) == [{"Count": 2}]
+    answered: list[Any] = []
+    logs.query_resource(
+        APIM_A, "ApiManagementGatewayLogs | count", timespan=None,
+        raw_request_hook=lambda r: r.http_request.headers.__setitem__("Prefer", "include-permissions=true"),
+        raw_response_hook=lambda r: answered.append(r.http_response.json()),
+    )
+    assert answered[0]["permissions"] == {
+        "resources": [{"resourceId": APIM_A,
+                       "dataSources": [workspace_resource_id(OTHER_WORKSPACE), workspace_resource_id(WORKSPACE)]}],
+        "dataSources": [{"resourceId": workspace_resource_id(WORKSPACE)}],
+    }
+    twin.reset()
+    assert twin.logs.hidden_workspaces == []
+
+
 def test_ingestion_delay_hides_the_newest_rows(logs, seeded, twin, twin_server):
     verify = str(twin_server.ca_path)
     url = f"{twin_server.url}/_twin/logs/ingestion"

@@ -68,16 +68,22 @@ class Scope:
     `workspace`: the rows appended to that workspace id (lower-cased); `None` with `resource_id` None: the
     default workspace's rows. `resource_id`: every row, in any workspace, whose _ResourceId equals it, ignoring
     case (a resource-centric query). `visible_until`: rows with a later TimeGenerated are not ingested yet.
+    `hidden`: named workspaces (lower-cased ids) whose rows a resource-centric query leaves out, as Log Analytics
+    silently leaves out the workspaces the caller may not read.
     """
 
     workspace: str | None = None
     resource_id: str | None = None
     visible_until: datetime | None = None
+    hidden: frozenset[str] = frozenset()
 
     def where(self) -> list[str]:
         clauses: list[str] = []
         if self.resource_id is not None:
             clauses.append(f'lower("_ResourceId") = {_string_literal(self.resource_id.lower())}')
+            if self.hidden:
+                names = ", ".join(_string_literal(name) for name in sorted(self.hidden))
+                clauses.append(f"({_WORKSPACE} IS NULL OR {_WORKSPACE} NOT IN ({names}))")
         elif self.workspace is not None:
             clauses.append(f"{_WORKSPACE} = {_string_literal(self.workspace)}")
         else:
@@ -198,6 +204,14 @@ class LogsEngine:
     def count(self) -> int:
         with self._lock:
             return self._count_locked()
+
+    def workspaces_of(self, resource_id: str) -> list[str | None]:
+        """The workspaces holding rows of `resource_id` (ignoring case; None: the default workspace), sorted."""
+        with self._lock:
+            found = self._con.execute(
+                f'SELECT DISTINCT {_WORKSPACE} FROM {_STORE} WHERE lower("_ResourceId") = ?', [resource_id.lower()]
+            ).fetchall()
+        return sorted((row[0] for row in found), key=lambda name: (name is not None, name or ""))
 
     def _window(self, bounds: tuple[datetime, datetime] | None, scope: Scope | None) -> None:
         clauses = [] if scope is None else scope.where()

@@ -24,6 +24,12 @@ def _body(request: Request) -> dict[str, Any]:
         raise LogAnalyticsError.invalid_request(exc.message) from None
 
 
+def _prefers(request: Request, preference: str) -> bool:
+    """Whether the Prefer header (RFC 7240: comma-separated, names case-insensitive) holds `preference`."""
+    wanted = preference.replace(" ", "").lower()
+    return any(part.replace(" ", "").lower() == wanted for part in request.headers.get("prefer", "").split(","))
+
+
 def _run(twin: Twin, request: Request, *, workspace_id: str | None, resource_id: str | None) -> Response:
     body = _body(request)
     kql = body.get("query")
@@ -38,7 +44,8 @@ def _run(twin: Twin, request: Request, *, workspace_id: str | None, resource_id:
     ):
         raise LogAnalyticsError.invalid_request("'workspaces' must be a list of workspace ids, or null")
     try:
-        answer = twin.logs.query(kql, timespan, workspace_id=workspace_id, resource_id=resource_id)
+        answer = twin.logs.query(kql, timespan, workspace_id=workspace_id, resource_id=resource_id,
+                                 include_permissions=_prefers(request, "include-permissions=true"))
     except TimespanError as exc:
         raise LogAnalyticsError.invalid_request(str(exc)) from None
     except QueryRejected as exc:
@@ -50,7 +57,8 @@ def query(twin: Twin, request: Request) -> Response:
     """POST /v1/workspaces/{workspaceId}/query {"query", "timespan"?, "workspaces"?}.
 
     The `Prefer` header (wait=, include-statistics=, include-render=) is accepted and ignored: the twin
-    answers at once and sends no `statistics` or `render`. `workspaces` is checked and ignored: a query sees
+    answers at once and sends no `statistics` or `render`; include-permissions=true is honoured on
+    resource-centric queries (query_resource). `workspaces` is checked and ignored: a query sees
     the path's workspace only (twin/log_analytics/state.py: named and default workspaces).
     """
     from twin.app_insights import handlers as app_insights
@@ -105,6 +113,27 @@ def set_clock(twin: Twin, request: Request) -> Response:
     else:
         raise TwinError.of("InvalidControlRequest", detail="now must be an ISO-8601 string or null")
     return Response(200, _clock(twin))
+
+
+def _access(twin: Twin) -> dict[str, Any]:
+    return {"hiddenWorkspaces": twin.logs.hidden_workspaces}
+
+
+def get_access(twin: Twin, request: Request) -> Response:
+    return Response(200, _access(twin))
+
+
+def set_access(twin: Twin, request: Request) -> Response:
+    """PUT /_twin/logs/access {"hiddenWorkspaces": [workspace id, ...]}: the named workspaces the caller may not
+    read; a resource-centric query leaves their rows out without an error, as Log Analytics does."""
+    payload = request.json_object()
+    hidden = payload.get("hiddenWorkspaces")
+    if not isinstance(hidden, list) or not all(isinstance(item, str) and item.strip() for item in hidden):
+        raise TwinError.of(
+            "InvalidControlRequest", detail='body must be {"hiddenWorkspaces": ["<workspace id>", ...]}'
+        )
+    twin.logs.set_hidden_workspaces([item.strip() for item in hidden])
+    return Response(200, _access(twin))
 
 
 def _ingestion(twin: Twin) -> dict[str, Any]:

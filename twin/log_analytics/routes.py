@@ -53,6 +53,22 @@ ROUTES = [
         needs_api_version=False,
     ),
     route(
+        "control.logs.access",
+        "PUT",
+        "/_twin/logs/access",
+        handlers.set_access,
+        authenticated=False,
+        needs_api_version=False,
+    ),
+    route(
+        "control.logs.access.get",
+        "GET",
+        "/_twin/logs/access",
+        handlers.get_access,
+        authenticated=False,
+        needs_api_version=False,
+    ),
+    route(
         "control.logs.ingestion.get",
         "GET",
         "/_twin/logs/ingestion",

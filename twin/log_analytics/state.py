@@ -12,6 +12,14 @@ Clock: the wall clock unless a test pins it (PUT /_twin/logs/clock); it ends a b
 what `ago()` and `now()` read. Ingestion delay (PUT /_twin/logs/ingestion): a row is visible to queries only
 once now >= TimeGenerated + delay, as Log Analytics makes rows queryable 30 s to minutes after the event.
 Rows are never visible before their TimeGenerated (delay 0), as nothing is logged ahead of time.
+
+Access (PUT /_twin/logs/access): named workspaces the caller may not read. A resource-centric query answers as
+Log Analytics documents for partial access — a normal 200 with those workspaces' rows silently left out — and,
+when asked with `Prefer: include-permissions=true`, says so in a `permissions` section
+(https://learn.microsoft.com/azure/azure-monitor/logs/api/azure-resource-queries#partial-access):
+`resources[].dataSources` lists every workspace holding the resource's logs, the top-level `dataSources` only
+those the caller may query. A workspace is named there by a resource id the twin makes up from its id
+(WORKSPACE_RESOURCE_PREFIX + id; "default" for the default workspace).
 """
 
 from __future__ import annotations
@@ -27,6 +35,16 @@ from twin.log_analytics.timespan import parse_timespan
 if TYPE_CHECKING:
     from twin.app import TwinConfig
 
+# The twin holds workspaces by their customer id only; `permissions` names them by this made-up resource id.
+WORKSPACE_RESOURCE_PREFIX = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/twin-logs/providers/"
+    "Microsoft.OperationalInsights/workspaces/"
+)
+
+
+def workspace_resource_id(workspace: str | None) -> str:
+    return WORKSPACE_RESOURCE_PREFIX + (workspace if workspace is not None else "default")
+
 
 class LogsState:
     def __init__(self, config: TwinConfig) -> None:
@@ -35,6 +53,7 @@ class LogsState:
         self._pinned_now: datetime | None = None
         self._delay = timedelta(0)
         self._workspaces: dict[str, int] = {}  # lower-cased id -> rows appended to it
+        self._hidden: set[str] = set()  # lower-cased ids of workspaces the caller may not read
 
     def reset(self) -> None:
         """Forget every row and workspace, go back to the wall clock and to no ingestion delay."""
@@ -42,6 +61,7 @@ class LogsState:
         self._pinned_now = None
         self._delay = timedelta(0)
         self._workspaces.clear()
+        self._hidden.clear()
 
     def append_rows(self, rows: list[dict[str, Any]], workspace_id: str | None = None) -> int:
         """Add ApiManagementGatewayLogs rows to a workspace (None: the default one); all or none.
@@ -102,6 +122,22 @@ class LogsState:
             raise ValueError("the ingestion delay cannot be negative")
         self._delay = delay
 
+    @property
+    def hidden_workspaces(self) -> list[str]:
+        return sorted(self._hidden)
+
+    def set_hidden_workspaces(self, workspace_ids: list[str]) -> None:
+        """The named workspaces the caller may not read (replacing the previous list; [] for none)."""
+        self._hidden = {workspace_id.lower() for workspace_id in workspace_ids}
+
+    def _permissions(self, resource_id: str) -> dict[str, Any]:
+        sources = self._engine.workspaces_of(resource_id)
+        readable = [s for s in sources if s is None or s not in self._hidden]
+        return {
+            "resources": [{"resourceId": resource_id, "dataSources": [workspace_resource_id(s) for s in sources]}],
+            "dataSources": [{"resourceId": workspace_resource_id(s)} for s in readable],
+        }
+
     def query(
         self,
         kql: str,
@@ -109,12 +145,14 @@ class LogsState:
         *,
         workspace_id: str | None = None,
         resource_id: str | None = None,
+        include_permissions: bool = False,
     ) -> dict[str, Any]:
         """Run KQL as Log Analytics does and answer its response body `{"tables": [...]}`.
 
         `workspace_id`: a workspace query (see the module docstring for the default workspace);
-        `resource_id`: a resource-centric query. Raises TimespanError for a bad timespan and QueryRejected
-        when the engine refuses the query.
+        `resource_id`: a resource-centric query, which leaves out the hidden workspaces' rows and, with
+        `include_permissions`, adds the `permissions` section. Raises TimespanError for a bad timespan and
+        QueryRejected when the engine refuses the query.
         """
         now = self.now()
         bounds = None if timespan is None else parse_timespan(timespan, now)
@@ -123,5 +161,9 @@ class LogsState:
             workspace=workspace_id.lower() if own and workspace_id is not None else None,
             resource_id=resource_id,
             visible_until=now - self._delay,
+            hidden=frozenset(self._hidden) if resource_id is not None else frozenset(),
         )
-        return {"tables": [self._engine.run(kql, now=now, bounds=bounds, scope=scope)]}
+        body: dict[str, Any] = {"tables": [self._engine.run(kql, now=now, bounds=bounds, scope=scope)]}
+        if include_permissions and resource_id is not None:
+            body["permissions"] = self._permissions(resource_id)
+        return body

@@ -1,0 +1,56 @@
+"""Whether a resource-centric Log Analytics answer holds every workspace's rows, from its `permissions` section.
+
+A query on a resource (`/v1/{resourceId}/query`) looks in every workspace that holds the resource's logs, but
+answers a normal 200 with the workspaces and tables the caller may not read silently left out
+(https://learn.microsoft.com/azure/azure-monitor/logs/api/azure-resource-queries#partial-access): a workspace
+in "Require workspace permissions" mode without a workspace role, or a table denied by granular RBAC. Asked with
+`Prefer: include-permissions=true`, the answer says so:
+
+    "permissions": {
+      "resources":   [{"resourceId": R, "dataSources": [W1, W2], "denyTables": [...]?}],
+      "dataSources": [{"resourceId": W1, "denyTables": [...]?}]        <- the workspaces the caller may query
+
+so W2 above is left out. Counting the rest as the whole gateway would call a backend's failures fewer than they
+are, or its traffic none: the watchdog reports such an answer as not known, never as complete. An answer without
+`permissions` (a service that does not report it) is judged as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+def _ids(items: object) -> list[Mapping[str, object]]:
+    return [item for item in items if isinstance(item, Mapping)] if isinstance(items, list) else []
+
+
+def _names(values: object) -> set[str]:
+    return {value.lower() for value in values if isinstance(value, str)} if isinstance(values, list) else set()
+
+
+def left_out(permissions: object, resource_ids: Sequence[str], table: str) -> str | None:
+    """Why the answer misses some of `table`'s rows for `resource_ids`, in words; None when nothing is left out
+    (or `permissions` says nothing about these resources)."""
+    if not isinstance(permissions, Mapping):
+        return None
+    readable = {str(d["resourceId"]).lower(): d for d in _ids(permissions.get("dataSources")) if d.get("resourceId")}
+    wanted = {rid.rstrip("/").lower() for rid in resource_ids}
+    reasons: list[str] = []
+    for entry in _ids(permissions.get("resources")):
+        resource = str(entry.get("resourceId") or "").rstrip("/").lower()
+        if resource not in wanted:
+            continue
+        if table.lower() in _names(entry.get("denyTables")):
+            reasons.append(f"the app may not read {table} of {resource}")
+        listed = entry.get("dataSources")
+        sources = [s for s in listed if isinstance(s, str)] if isinstance(listed, list) else []
+        denied = [s for s in sources if s.lower() not in readable]
+        if denied:
+            reasons.append(f"the app may not read workspace(s) {', '.join(denied)} holding the logs of {resource}")
+        filtered = [s for s in sources if s.lower() in readable
+                    and table.lower() in _names(readable[s.lower()].get("denyTables"))]
+        if filtered:
+            reasons.append(f"the app may not read {table} in workspace(s) {', '.join(filtered)}")
+    if not reasons:
+        return None
+    return "; ".join(reasons) + ": Log Analytics left those rows out of its answer"
