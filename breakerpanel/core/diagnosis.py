@@ -36,12 +36,13 @@ _GENERIC_MESSAGE = re.compile(
 
 @dataclass(frozen=True)
 class ErrorNode:
-    """One ARM ErrorDetail: code, message, target and nested details."""
+    """One ARM ErrorDetail: code, message, target, nested details and additionalInfo ({type, info} each)."""
 
     code: str
     message: str
     target: str = ""
     details: tuple[ErrorNode, ...] = ()
+    additional_info: tuple[Mapping[str, object], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -327,11 +328,13 @@ def parse_error(value: object) -> ErrorNode | None:
         if isinstance(details, list)
         else ()
     )
+    info = lowered.get("additionalinfo")
     return ErrorNode(
         code=str(lowered.get("code") or ""),
         message=str(lowered.get("message") or ""),
         target=str(lowered.get("target") or ""),
         details=children,
+        additional_info=tuple(item for item in info if isinstance(item, Mapping)) if isinstance(info, list) else (),
     )
 
 
@@ -353,7 +356,7 @@ def root_causes(node: ErrorNode) -> list[ErrorNode]:
         return [node]
     leaves: list[ErrorNode] = []
     for child in node.details:
-        leaves += root_causes(child if child.code else ErrorNode(node.code, child.message, child.target, child.details))
+        leaves += root_causes(child if child.code else replace(child, code=node.code))
     return leaves
 
 
@@ -475,6 +478,23 @@ def _match(node: ErrorNode) -> tuple[_Rule, re.Match[str] | None] | None:
     return None
 
 
+def _policy_assignment(node: ErrorNode) -> str:
+    """The denying assignment's name from additionalInfo. ARM's RequestDisallowedByPolicy message no longer
+    lists the policy identifiers ("... Reasons: '...'. See error details for policy resource IDs."): they are
+    in ErrorAdditionalInfo {type: "PolicyViolation", info: {policyAssignmentDisplayName, policyAssignmentName,
+    ...}}."""
+    for item in node.additional_info:
+        lowered = {str(k).lower(): v for k, v in item.items()}
+        info = lowered.get("info")
+        if str(lowered.get("type") or "").lower() != "policyviolation" or not isinstance(info, Mapping):
+            continue
+        fields = {str(k).lower(): v for k, v in info.items()}
+        for key in ("policyassignmentdisplayname", "policyassignmentname"):
+            if isinstance(fields.get(key), str) and fields[key]:
+                return str(fields[key])
+    return ""
+
+
 def _explain(node: ErrorNode) -> tuple[str, str, str, bool]:
     matched = _match(node)
     if matched is None:
@@ -483,6 +503,8 @@ def _explain(node: ErrorNode) -> tuple[str, str, str, bool]:
     groups = {k: v for k, v in (found.groupdict() if found else {}).items() if v}
     extra = rule.extract.search(f"{node.message} {node.target}") if rule.extract else None
     groups.update({k: v for k, v in (extra.groupdict() if extra else {}).items() if v})
+    if "policy" not in groups and (assignment := _policy_assignment(node)):
+        groups["policy"] = assignment
     values = {
         "name": groups.get("name", "?"),
         "action": refused_action(node.message) or groups.get("action", "the requested action"),

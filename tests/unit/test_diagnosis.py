@@ -313,3 +313,25 @@ def test_diagnosis_serializes_for_the_orchestrator():
     data = json.loads(json.dumps(d.to_dict()))
     assert data["key"] == "pool_url_not_supported" and data["trackingId"].startswith("7d2c0f1e")
     assert data["raw"] == {"error": POOL_URL}
+
+
+def test_the_denying_policy_is_named_from_additional_info_when_the_message_no_longer_lists_it():
+    # ARM's current RequestDisallowedByPolicy wording (quoted in Azure-Samples/azuresandbox#196, 2025) puts the
+    # policy identifiers in ErrorAdditionalInfo {type, info}, not in the message; it arrives as the statusMessage
+    # of the failed operation, wrapped in DeploymentFailed at the deployment.
+    denied = {"status": "Failed", "error": {
+        "code": "RequestDisallowedByPolicy",
+        "message": "Resource 'aoai-pool' was disallowed by policy. Reasons: 'Backends must use approved hosts.'. "
+                   "See error details for policy resource IDs.",
+        "target": "aoai-pool",
+        "additionalInfo": [{"type": "PolicyViolation", "info": {
+            "policyDefinitionDisplayName": "Approved backend hosts",
+            "policyAssignmentName": "a1b2c3",
+            "policyAssignmentDisplayName": "deny-unapproved-backends",
+            "policyAssignmentId": "/subscriptions/x/providers/Microsoft.Authorization/policyAssignments/a1b2c3",
+        }}],
+    }}
+    [d] = diagnose_operations([operation(denied, status_code="Forbidden")])
+    assert d.key == "disallowed_by_policy"
+    assert "'deny-unapproved-backends'" in d.cause
+    assert parse_error(denied).additional_info[0]["type"] == "PolicyViolation"  # type: ignore[union-attr]
