@@ -33,6 +33,9 @@ from breakerpanel.store.base import INCIDENT, OUTBOX, ConflictError, Record, Sto
 
 BACKOFF_BASE = timedelta(seconds=60)
 BACKOFF_MAX = timedelta(hours=1)
+# A receiver's Retry-After is honoured past BACKOFF_MAX (README: "longer when the receiver says Retry-After"),
+# but not without bound: a wrong or hostile header must not park a notification for the rest of RETENTION.
+RETRY_AFTER_MAX = timedelta(hours=6)
 RETENTION = timedelta(days=7)
 # An incident transition younger than this with no outbox record is staged again: the incident write
 # succeeded but its outbox insert did not (storage failed in between, the process died).
@@ -115,10 +118,16 @@ def reconcile(store: Store, target_key: str, at: datetime, sinks: Sequence[str],
 
 
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:
-    delay = BACKOFF_BASE * (2 ** max(attempts - 1, 0))
-    if retry_after is not None:
-        delay = max(delay, timedelta(seconds=retry_after))
-    return min(delay, BACKOFF_MAX)
+    """1 min doubling to BACKOFF_MAX; a longer Retry-After wins, up to RETRY_AFTER_MAX."""
+    # The exponent stops growing once BACKOFF_MAX is reached: 60 s * 2**41 does not fit a timedelta, and a
+    # receiver down for a day and a half reaches 42 attempts.
+    doublings = min(max(attempts - 1, 0), 20)
+    delay = min(BACKOFF_BASE * (2 ** doublings), BACKOFF_MAX)
+    if retry_after is not None and retry_after == retry_after:  # NaN compares unequal to itself
+        # Clamped as a number first: timedelta(seconds=1e20) (a "Retry-After: 1e20") overflows.
+        seconds = min(max(retry_after, 0.0), RETRY_AFTER_MAX.total_seconds())
+        delay = max(delay, timedelta(seconds=seconds))
+    return delay
 
 
 def _due(value: Mapping[str, Any], sinks: Mapping[str, Sink], wall: datetime) -> list[str]:

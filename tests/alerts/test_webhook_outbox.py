@@ -29,7 +29,8 @@ WALL = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 class Receiver:
     """A webhook receiver on 127.0.0.1 answering from a script: an int is a status, "timeout" sleeps past the
-    client's timeout (then answers 200, which the client no longer hears), "ok" is 200."""
+    client's timeout (then answers 200, which the client no longer hears), "ok" is 200, and a dict is a whole
+    answer: {"status", "headers", "body"} (how Slack says why: 410 with the text body "channel_is_archived")."""
 
     def __init__(self, script: list[Any] | None = None, delay: float = 0.0) -> None:
         self.script = list(script or [])
@@ -48,12 +49,16 @@ class Receiver:
                     time.sleep(1.0)
                     step = "ok"
                 time.sleep(receiver.delay)
-                status = 200 if step == "ok" else int(step)
-                self.send_response(status)
-                if status == 429:
-                    self.send_header("Retry-After", "300")
-                self.send_header("Content-Length", "0")
+                answer = step if isinstance(step, dict) else {
+                    "status": 200 if step == "ok" else int(step),
+                    "headers": {"Retry-After": "300"} if step == 429 else {}}
+                payload = str(answer.get("body") or "").encode()
+                self.send_response(int(answer["status"]))
+                for name, value in (answer.get("headers") or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
+                self.wfile.write(payload)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -180,10 +185,15 @@ def test_two_overlapping_runs_deliver_every_notification_exactly_once(
     for n in range(12):
         outbox.stage_incident(setup, _view(n), ["webhook"], WALL)
     rounds = [WALL, WALL + timedelta(minutes=2), WALL + timedelta(minutes=10)]
+    # Both runs share one clock, as two hosts do: neither starts a round before the other finished the last.
+    # Unsynchronised, one thread could be "two minutes later" while the other was still sending, see the
+    # other's claim (taken for 120 s at the earlier wall) as expired, and send the same record again.
+    barrier = threading.Barrier(2)
 
     def run(name: str) -> None:
         own = stores()
         for wall in rounds:
+            barrier.wait(timeout=30)
             outbox.deliver(own, {"webhook": _sink(hook.url, timeout=0.5)}, wall=wall, holder=name)
 
     threads = [threading.Thread(target=run, args=(f"run-{i}",)) for i in range(2)]
@@ -245,3 +255,44 @@ def test_overlapping_watchdog_runs_alert_once_per_transition(twin_server: Any, t
     events = [json.loads(r["body"])["event"] for r in hook.requests if r["step"] == "ok"]
     assert sorted(events) == ["IncidentOpened", "IncidentResolved"]
     assert len(opened) == 2  # each transition written (and reported) by one of the two runs only
+
+
+def _state(store: Store) -> dict[str, Any]:
+    return dict(store.list(OUTBOX)[0].value["sinks"]["webhook"])
+
+
+def test_a_receiver_down_for_days_is_retried_hourly_to_the_end(stores: Callable[[], Store],
+                                                                receiver: Callable[..., Receiver]) -> None:
+    """1 min doubling to 1 h, then hourly. The doubling used to go on under the cap: at the 42nd failure
+    (a day and a half down) 60 s * 2**41 overflowed timedelta, the record was never updated again, and every
+    later run re-sent it with no backoff at all, reporting an OverflowError."""
+    hook = receiver([500] * 45)
+    store = stores()
+    outbox.stage_incident(store, _view(), ["webhook"], WALL)
+    sinks = {"webhook": _sink(hook.url)}
+    wall = WALL
+    for attempt in range(1, 46):
+        report = outbox.deliver(store, sinks, wall=wall)
+        assert (report.failed, report.problems) == (1, []), attempt
+        wall += timedelta(minutes=61)
+    state = _state(store)
+    assert state["attempts"] == 45 and state["state"] == "pending"
+    assert state["nextAttemptAt"] == (wall - timedelta(minutes=61) + timedelta(hours=1)).isoformat().replace(
+        "+00:00", "Z")
+    assert len(hook.requests) == 45
+
+
+def test_a_retry_after_past_the_backoff_cap_is_honoured_and_bounded(stores: Callable[[], Store],
+                                                                   receiver: Callable[..., Receiver]) -> None:
+    """README: "1 min doubling to 1 h, longer when the receiver says Retry-After". A Retry-After of 2 h was cut
+    to 1 h, and an absurd one ("1e20") overflowed timedelta and left the record stuck."""
+    store = stores()
+    outbox.stage_incident(store, _view(1), ["webhook"], WALL)
+    hook = receiver([{"status": 429, "headers": {"Retry-After": "7200"}}])
+    assert outbox.deliver(store, {"webhook": _sink(hook.url)}, wall=WALL).problems == []
+    assert _state(store)["nextAttemptAt"] == "2026-12-01T14:00:00Z"
+    later = WALL + timedelta(hours=2)
+    hook = receiver([{"status": 503, "headers": {"Retry-After": "1e20"}}])
+    report = outbox.deliver(store, {"webhook": _sink(hook.url)}, wall=later)
+    assert (report.failed, report.problems) == (1, [])
+    assert _state(store)["nextAttemptAt"] == "2026-12-01T20:00:00Z"  # bounded: 6 h
