@@ -73,6 +73,12 @@ class WhatIfSummary:
             ("Unsupported", "unsupported"),
         ]
         head = ", ".join(f"{counts[k]} {w}" for k, w in words if counts.get(k)) or "no changes"
+        if self.failed:
+            # A failed what-if predicts nothing: "no changes" would tell an approver that nothing is deleted.
+            error = self.error if isinstance(self.error, Mapping) else {}
+            inner = error.get("error") if isinstance(error.get("error"), Mapping) else error
+            why = ": ".join(str(inner.get(k)) for k in ("code", "message") if inner.get(k)) or "no error given"
+            return [f"what-if FAILED ({why[:300]}): the changes, deletions included, are unknown"]
         out = [f"what-if: {head}"]
         for c in self.changes:
             if c.change_type in ("NoChange", "Ignore"):

@@ -142,3 +142,20 @@ def test_a_potential_delete_is_summarised_and_needs_approval():
     # What the orchestration carries (to_dict) still says so when read back for the gate.
     carried = WhatIfSummary.from_dict(summary.to_dict())
     assert carried.changes[-1].potential and approval_needed("onDestructive", carried).required
+
+
+@pytest.mark.parametrize("result", [
+    # The what-if's Location answered 200 with a failed operation result (WhatIfOperationResult status + error).
+    {"status": "Failed", "error": {"code": "ResourceDeploymentFailure", "message": "The provider failed."}},
+    # The what-if call itself failed: the orchestration summarises the activity's error this way.
+    {"status": "Failed", "error": {"code": "ResourceDeploymentFailure", "message": "The provider failed.",
+                                   "httpStatus": 500}},
+])
+def test_a_failed_what_if_is_never_shown_as_no_changes(result):
+    from azure.mgmt.resource.deployments.models import WhatIfOperationResult
+
+    summary = summarize_what_if(WhatIfOperationResult(result).as_dict())
+    assert summary.failed
+    assert summary.lines() == ["what-if FAILED (ResourceDeploymentFailure: The provider failed.): the changes, "
+                               "deletions included, are unknown"]
+    assert approval_needed("onDestructive", WhatIfSummary.from_dict(summary.to_dict())).required
