@@ -276,7 +276,8 @@ async def get_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClie
     found = await _existing_rollout(req, client, "reader")
     if isinstance(found, func.HttpResponse):
         return found
-    children = api.children_to_read(found[0])
+    # What each child waits for now, and, when the status was cut to 16 KB, the waiting wave's what-ifs.
+    children = [*api.children_to_read(found[0]), *api.gate_children_to_read(found[0])]
     read = await asyncio.gather(*(_status(client, child) for child in children), return_exceptions=True)
     # A child's status that cannot be read only hides what it waits for: the rollout's own status still answers.
     statuses = {child: None if isinstance(got, BaseException) else got for child, got in zip(children, read,

@@ -13,6 +13,7 @@ from breakerpanel.core import apim_limits as lim
 from breakerpanel.core import naming
 from breakerpanel.core.caller import identity
 from breakerpanel.core.model import Problem, RolloutRequest, Target
+from breakerpanel.core.rollout_flow import GATE_LINES_PER_TARGET, what_if_summary
 from breakerpanel.core.summary import redact, render_summary
 from breakerpanel.core.waiting import children_waiting_now
 
@@ -219,6 +220,49 @@ def children_to_read(status: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     return children_waiting_now(str(status.get("instanceId")), custom)
 
 
+def gate_children_to_read(status: Mapping[str, Any]) -> dict[str, str]:
+    """Preflight child id → target key for the wave waiting for approval, when the custom status had to cut the
+    gate's what-if to Durable's 16 KB: GET then shows the approver each target's what-if from the preflight's
+    own result (outputs have no such limit). From the input's plan, which names every child."""
+    custom = status.get("customStatus")
+    if status.get("runtimeStatus") not in _RUNNING or not isinstance(custom, Mapping) or "trimmed" not in custom:
+        return {}
+    approval = custom.get("approval")
+    if custom.get("phase") != "awaitingApproval" or not isinstance(approval, Mapping):
+        return {}
+    raw = status.get("input")
+    try:
+        spec = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return {}
+    plan = spec.get("plan") if isinstance(spec, Mapping) else None
+    for wave in plan.get("waves") or [] if isinstance(plan, Mapping) else []:
+        if isinstance(wave, Mapping) and wave.get("number") == approval.get("wave"):
+            return {str(job["instanceId"]): str(job["key"]) for job in wave.get("preflight") or []
+                    if isinstance(job, Mapping) and job.get("instanceId") and job.get("key")}
+    return {}
+
+
+def _gate_what_if(approval: object, children: Mapping[str, str],
+                  child_statuses: Mapping[str, Mapping[str, Any] | None]) -> object:
+    """The gate with each target's what-if lines read back from its preflight result, as the gate shows them."""
+    if not isinstance(approval, Mapping) or not children:
+        return approval
+    shown = dict(approval.get("whatIf") or {}) if isinstance(approval.get("whatIf"), Mapping) else {}
+    read = 0
+    for child, key in children.items():
+        output = (child_statuses.get(child) or {}).get("output")
+        if not isinstance(output, Mapping) or not isinstance(output.get("whatIf"), Mapping):
+            continue
+        lines = [str(line) for line in what_if_summary(output["whatIf"]).get("lines") or []]
+        more = [f"  … {len(lines) - GATE_LINES_PER_TARGET} more"] if len(lines) > GATE_LINES_PER_TARGET else []
+        shown[key] = lines[:GATE_LINES_PER_TARGET] + more
+        read += 1
+    if not read:
+        return approval
+    return {**approval, "whatIf": shown, "whatIfFrom": "each target's preflight result (the status is cut to 16 KB)"}
+
+
 def _with_waits(targets: object, children: Mapping[str, tuple[str, str]],
                 child_statuses: Mapping[str, Mapping[str, Any] | None]) -> object:
     """Each target with what its running child orchestration waits for now (`waiting`, with the child's role)."""
@@ -263,6 +307,9 @@ def readable_status(status: Mapping[str, Any], child_statuses: Mapping[str, Mapp
         if not isinstance(output, Mapping) and not stopped:
             body["waiting"] = progress.get("waiting")
             body["targets"] = _with_waits(progress.get("targets"), children_to_read(status), child_statuses or {})
+            body["approval"] = _gate_what_if(body["approval"], gate_children_to_read(status), child_statuses or {})
+            if progress.get("trimmed"):
+                body["trimmed"] = progress["trimmed"]
         summary = render_summary(progress)
         body["summary"] = [summary[0], f"  {reason}", *summary[1:]] if stopped and summary else summary
     elif stopped:

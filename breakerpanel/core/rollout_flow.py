@@ -414,7 +414,7 @@ def after_preflight(
 
 
 # What the approver is shown of each target's what-if in the status, at most: the digest covers all of it.
-_GATE_LINES_PER_TARGET = 25
+GATE_LINES_PER_TARGET = 25
 
 
 def gate(progress: Mapping[str, Any], wave: Mapping[str, Any]) -> dict[str, Any]:
@@ -429,8 +429,8 @@ def gate(progress: Mapping[str, Any], wave: Mapping[str, Any]) -> dict[str, Any]
     shown = {}
     for key, summary in what_ifs.items():
         lines = list((summary or {}).get("lines") or [])
-        more = [f"  … {len(lines) - _GATE_LINES_PER_TARGET} more"] if len(lines) > _GATE_LINES_PER_TARGET else []
-        shown[key] = lines[:_GATE_LINES_PER_TARGET] + more
+        more = [f"  … {len(lines) - GATE_LINES_PER_TARGET} more"] if len(lines) > GATE_LINES_PER_TARGET else []
+        shown[key] = lines[:GATE_LINES_PER_TARGET] + more
     return {
         "required": bool(reasons),
         "reason": "; ".join(reasons),

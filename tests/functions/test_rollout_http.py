@@ -990,3 +990,31 @@ def test_a_task_hub_that_does_not_answer_is_503_with_retry_after(
     assert "Traceback" not in caplog.text and "code=" not in answered.text
     if route == "start":  # the lock taken for it is given back: the next start is not refused as busy
         assert api.start(rollout_request()).status == 202
+
+
+def test_an_approver_sees_every_targets_what_if_even_when_the_status_is_cut(
+    api: Api, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [f"apim-big{i:02d}" for i in range(12)]
+    monkeypatch.setenv("BREAKERPANEL_TARGETS", json.dumps(
+        [{"subscriptionId": SUB, "resourceGroup": GROUP, "apimName": name} for name in names]))
+    for name in names:
+        twin.apim.create_service(SUB, GROUP, name)
+    instance_id = api.start(rollout_request(*[target(name) for name in names], approval="required")).json["instanceId"]
+    api.drive()
+    custom = api.host.status(instance_id)["customStatus"]
+    assert "trimmed" in custom  # Durable's 16 KB: the gate's what-if could not stay whole in the status
+
+    read = api.get(instance_id).json
+
+    gate = read["approval"]
+    assert gate["wave"] == 1 and gate["whatIfDigest"] == custom["approval"]["whatIfDigest"]
+    assert "preflight" in gate["whatIfFrom"] and "16 KB" in read["trimmed"]
+    assert len(gate["whatIf"]) == 12
+    for key, lines in gate["whatIf"].items():
+        assert lines[0] == "what-if: 8 to create", (key, lines)
+        assert len(lines) == 9 and all(line.strip().startswith("Create") for line in lines[1:]), (key, lines)
+    # The approver answers what they read: the digest GET showed is the one the gate waits for.
+    assert api.answer("approve", instance_id).status == 202
+    api.drive()
+    assert api.get(instance_id).json["status"] == "succeeded"
