@@ -296,3 +296,43 @@ def test_a_retry_after_past_the_backoff_cap_is_honoured_and_bounded(stores: Call
     report = outbox.deliver(store, {"webhook": _sink(hook.url)}, wall=later)
     assert (report.failed, report.problems) == (1, [])
     assert _state(store)["nextAttemptAt"] == "2026-12-01T20:00:00Z"  # bounded: 6 h
+
+
+@pytest.mark.parametrize(("answer", "recorded"), [
+    ({"status": 410, "body": "channel_is_archived"}, "HTTP 410 channel_is_archived"),  # Slack's answers
+    ({"status": 404, "body": "no_service"}, "HTTP 404 no_service"),
+    ({"status": 400, "body": "invalid_payload"}, "HTTP 400 invalid_payload"),
+    ({"status": 400, "headers": {"Content-Type": "application/json"},  # Power Automate's
+      "body": json.dumps({"error": {"code": "TriggerInputSchemaMismatch", "message": "The input body for "
+                                    "trigger 'manual' of type 'Request' did not match its schema"}})},
+     "HTTP 400 TriggerInputSchemaMismatch"),
+    ({"status": 403, "body": "denied for https://hooks.example/services/T0/B0/XyZsecret"}, "HTTP 403"),
+])
+def test_a_refusal_records_the_receivers_reason_and_nothing_else(
+        receiver: Callable[..., Receiver], tmp_path: Path, answer: dict[str, Any], recorded: str) -> None:
+    """A rejected record must say why (a person reads `lastError` to fix the hook): Slack names the cause in
+    the body. Only a code-shaped reason is kept; free text that could carry a URL's token is not."""
+    store = open_store({"BREAKERPANEL_STORE": "sqlite", "BREAKERPANEL_STATE_DIR": str(tmp_path)})
+    outbox.stage_incident(store, _view(), ["webhook"], WALL)
+    hook = receiver([answer])
+    outbox.deliver(store, {"webhook": _sink(hook.url)}, wall=WALL)
+    state = _state(store)
+    assert (state["state"], state["lastError"], state["nextAttemptAt"]) == ("rejected", recorded, None)
+
+
+def test_a_redirect_is_not_followed_and_a_permanent_one_is_a_refusal(receiver: Callable[..., Receiver],
+                                                                     tmp_path: Path) -> None:
+    """The signed body goes to the configured URL only. A 308 (the hook moved for good) cannot succeed on a
+    retry, so it is recorded as rejected with the reason instead of being re-sent hourly for 7 days."""
+    elsewhere = receiver()
+    store = open_store({"BREAKERPANEL_STORE": "sqlite", "BREAKERPANEL_STATE_DIR": str(tmp_path)})
+    outbox.stage_incident(store, _view(1), ["webhook"], WALL)
+    outbox.stage_incident(store, _view(2), ["webhook"], WALL)
+    hook = receiver([{"status": 307, "headers": {"Location": elsewhere.url}},
+                     {"status": 308, "headers": {"Location": elsewhere.url}}])
+    outbox.deliver(store, {"webhook": _sink(hook.url)}, wall=WALL)
+    states = sorted((r.value["sinks"]["webhook"]["lastStatus"], r.value["sinks"]["webhook"]["state"])
+                    for r in store.list(OUTBOX))
+    assert states == [(307, "pending"), (308, "rejected")]
+    assert elsewhere.requests == [] and len(hook.requests) == 2
+    assert all("redirect not followed" in r.value["sinks"]["webhook"]["lastError"] for r in store.list(OUTBOX))
