@@ -1085,3 +1085,30 @@ def test_a_state_in_other_case_is_read_as_the_spec_spells_it_so_a_success_is_nev
                                 "deploymentName": "bp-x"}, "rollback": False}
     result = target_result(job, started={"outcome": "ok", **state}, final={"outcome": "ok", **state, "polls": 1})
     assert result["status"] == "verified" and "diagnoses" not in result
+
+
+# ---------------------------------------------------------------- what the backend read keeps in the history
+
+def test_backend_secrets_apim_answers_never_enter_the_history(rollouts: Rollouts, twin: Any) -> None:
+    # APIM's GET answers a backend's credentials (header/query values, authorization parameter) and proxy
+    # password in clear (2024-05-01 example ApiManagementCreateBackendProxyBackend); the verify read lists every
+    # backend of the instance, other teams' included, and an activity's result is kept in the task hub history.
+    import io
+
+    from breakerpanel.azure.clients import apim_client
+    from tests.conftest import load_fixture
+
+    example = load_fixture("apim_2024-05-01_ApiManagementCreateBackendProxyBackend.json")
+    client = apim_client(load_settings(), SUB)
+    client.backend.create_or_update("rg-gw", "apim-one", "team-proxy", io.BytesIO(
+        json.dumps(example["parameters"]["parameters"]).encode()), api_version="2024-05-01")
+
+    instance_id = rollouts.start(request())
+    status = rollouts.run(instance_id)
+    assert only_target(status)["phase"] == "verified"
+
+    instances = {e.instance_id for e in rollouts.host.activity_executions} | {instance_id}
+    history = json.dumps([rollouts.host.status(i, show_history=True) for i in sorted(instances)], default=str)
+    assert "team-proxy" in history  # the read is recorded, with every backend's name
+    for secret in ("opensesma", "<password>", "val1", "Contoso"):
+        assert secret not in history
