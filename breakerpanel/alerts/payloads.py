@@ -228,7 +228,7 @@ def webhook_body(notification: Mapping[str, Any], fmt: str) -> dict[str, Any]:
     message, what a Teams Workflows "when a webhook request is received" flow posts to a channel."""
     text = str(notification.get("text") or notification.get("title") or "")
     if fmt == "slack":
-        return {"text": text}
+        return {"text": slack_escape(text)}
     if fmt == "teams":
         lines = text.splitlines() or [""]
         card = {
@@ -238,8 +238,12 @@ def webhook_body(notification: Mapping[str, Any], fmt: str) -> dict[str, Any]:
             "body": [{"type": "TextBlock", "text": lines[0], "weight": "Bolder", "wrap": True},
                      *({"type": "TextBlock", "text": line, "wrap": True} for line in lines[1:])],
         }
+        # The shape Microsoft documents for an Adaptive Card to a Teams webhook, contentUrl null included; the
+        # Workflows template ("Post to a channel when a webhook request is received") posts each attachment's
+        # `content` as the card.
         return {"type": "message", "text": text,
-                "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "content": card}]}
+                "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None,
+                                 "content": card}]}
     return {
         "idempotencyKey": notification.get("idempotencyKey"),
         "event": notification.get("event"),
@@ -249,6 +253,13 @@ def webhook_body(notification: Mapping[str, Any], fmt: str) -> dict[str, Any]:
         "dimensions": dict(notification.get("dimensions") or {}),
         "measurements": dict(notification.get("measurements") or {}),
     }
+
+
+def slack_escape(text: str) -> str:
+    """Slack treats &, < and > as control characters (`<!channel>` notifies everyone, `<url|label>` is a link):
+    its message-formatting guide says to send them as &amp; &lt; &gt;, and only them. A backend name, an ARM
+    error message or a runbook line then shows as written and never pings a channel."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:

@@ -336,3 +336,24 @@ def test_a_redirect_is_not_followed_and_a_permanent_one_is_a_refusal(receiver: C
     assert states == [(307, "pending"), (308, "rejected")]
     assert elsewhere.requests == [] and len(hook.requests) == 2
     assert all("redirect not followed" in r.value["sinks"]["webhook"]["lastError"] for r in store.list(OUTBOX))
+
+
+def test_slack_text_is_escaped_and_teams_gets_the_documented_card_message(receiver: Callable[..., Receiver]) -> None:
+    """Slack: &, < and > are control characters ("<!channel>" notifies the whole channel) and must be sent as
+    &amp; &lt; &gt;. Teams: the message Microsoft documents for a card to a webhook, contentUrl null included."""
+    view = {**_view(), "runbook": "Page <!channel> & check <https://portal.azure.com|the portal>"}
+    notification = incident_notification(view)
+    assert notification is not None
+    hook = receiver(["ok", "ok"])
+    assert _sink(hook.url, fmt="slack").deliver(notification).ok
+    assert _sink(hook.url, fmt="teams").deliver(notification).ok
+    slack, teams = (json.loads(r["body"]) for r in hook.requests)
+    assert "runbook: Page &lt;!channel&gt; &amp; check &lt;https://portal.azure.com|the portal&gt;" in slack["text"]
+    assert "<" not in slack["text"] and "&amp;lt;" not in slack["text"]
+    assert teams["type"] == "message" and len(teams["attachments"]) == 1
+    attachment = teams["attachments"][0]
+    assert attachment == {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None,
+                          "content": attachment["content"]}
+    card = attachment["content"]
+    assert card["type"] == "AdaptiveCard" and card["version"] == "1.4" and "$schema" in card
+    assert any("Page <!channel> & check" in block["text"] for block in card["body"])  # a card shows it as is
