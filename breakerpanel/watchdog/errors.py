@@ -9,6 +9,19 @@ from azure.core.exceptions import HttpResponseError
 from breakerpanel.core.retry import classify_failure, failure_fix
 
 
+def _innermost_message(innererror: object) -> str | None:
+    """The message of the deepest `innererror` (the OData error shape Log Analytics nests its causes in)."""
+    found: str | None = None
+    depth = 0
+    while isinstance(innererror, dict) and depth < 10:
+        text = innererror.get("message")
+        if isinstance(text, str) and text.strip():
+            found = text.strip()
+        innererror = innererror.get("innererror")
+        depth += 1
+    return found
+
+
 def problem(source: str, exc: BaseException) -> dict[str, Any]:
     """{source, code, message, status, transient, retryAfterSeconds, fix?}; never raises, never holds a token."""
     status: int | None = None
@@ -20,6 +33,11 @@ def problem(source: str, exc: BaseException) -> dict[str, Any]:
         error = getattr(exc, "error", None)
         code = getattr(error, "code", None) or (f"HTTP{status}" if status else code)
         message = getattr(error, "message", None) or (exc.message or message)
+        inner = _innermost_message(getattr(error, "innererror", None))
+        if inner and inner not in str(message):
+            # Log Analytics says only "The request had some invalid properties" at the top; what was wrong (an
+            # unknown table or column, a syntax error) is in its innererror chain.
+            message = f"{message}: {inner}"
         if exc.response is not None:
             retry_after = exc.response.headers.get("Retry-After")
     verdict = classify_failure(status, str(code), retry_after)

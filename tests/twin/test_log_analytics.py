@@ -433,6 +433,27 @@ def test_a_resource_query_silently_leaves_out_a_workspace_the_caller_may_not_rea
     assert twin.logs.hidden_workspaces == []
 
 
+def test_a_workspace_without_the_table_refuses_a_query_naming_it_as_log_analytics_does(logs, twin, twin_server):
+    """The refusal Log Analytics gives for a table the workspace lacks (BadArgumentError / SemanticError / SEM0100,
+    e.g. Azure/azure-quickstart-templates#5174, MicrosoftDocs' api/errors page for the envelope)."""
+    _post_rows(twin_server, _rows_for(APIM_A, "aoai-a", 3), WORKSPACE)
+    reply = requests.put(f"{twin_server.url}/_twin/logs/tables", json={"workspacesWithoutTable": [WORKSPACE]},
+                         verify=str(twin_server.ca_path), timeout=10)
+    assert reply.status_code == 200 and reply.json() == {"workspacesWithoutTable": [WORKSPACE]}
+    with pytest.raises(HttpResponseError) as refused:
+        logs.query_workspace(WORKSPACE, "ApiManagementGatewayLogs\n| where BackendId == 'x' | count", timespan=None)
+    assert refused.value.status_code == 400 and refused.value.error.code == "BadArgumentError"
+    inner = refused.value.error.innererror
+    assert inner["code"] == "SemanticError" and inner["innererror"]["code"] == "SEM0100"
+    assert inner["innererror"]["message"] == (
+        "'where' operator: Failed to resolve table or column expression named 'ApiManagementGatewayLogs'")
+    # Other workspaces are not affected.
+    assert rows_from_result(logs.query_workspace(OTHER_WORKSPACE, "ApiManagementGatewayLogs | count",
+                                                 timespan=None)) == [{"Count": 0}]
+    twin.reset()
+    assert twin.logs.workspaces_without_table == []
+
+
 def test_ingestion_delay_hides_the_newest_rows(logs, seeded, twin, twin_server):
     verify = str(twin_server.ca_path)
     url = f"{twin_server.url}/_twin/logs/ingestion"

@@ -57,3 +57,27 @@ def test_a_resource_query_missing_a_workspace_the_app_may_not_read_is_unknown(tw
         whole = run_pass(at)
     assert [(i["kind"], i["state"], i["backend"]) for i in whole.report["incidents"]] == [
         ("BreakerStuckOpen", "opened", down.subject)]
+
+
+def test_a_workspace_without_the_gateway_log_table_is_unknown_with_the_cause_and_the_fix(twin_server: Any,
+                                                                                          tmp_path: Path) -> None:
+    """APIM's diagnostic setting in 'Azure diagnostics' mode writes AzureDiagnostics, so the workspace has no
+    ApiManagementGatewayLogs table and Log Analytics refuses the query: 400 BadArgumentError whose cause is only in
+    its innererror chain (SemanticError / SEM0100 "'where' operator: Failed to resolve table or column expression
+    named ..."), as Azure answers for any table a workspace lacks."""
+    from twin.gateway.loader import load_scenario
+
+    twin_server.twin.reset()
+    loaded = load_scenario(twin_server.twin, "region-down", start=START)
+    (workspace,) = loaded.rows
+    twin_server.twin.logs.set_workspaces_without_table([workspace])
+    env = {**twin_server.environment(), "BREAKERPANEL_TARGETS": json.dumps(loaded.targets),
+           "BREAKERPANEL_STORE": "sqlite", "BREAKERPANEL_STATE_DIR": str(tmp_path / "state")}
+    with environment(env):
+        refused = run_pass(loaded.expected[0].onset + THRESHOLDS["BreakerStuckOpen"] + PERIOD)
+    assert refused.exit_code == 3 and refused.report["status"] == "unknown"
+    (target,) = refused.report["targets"]
+    (found,) = [p for p in target["problems"] if p["source"] == "gatewayLogs"]
+    assert found["status"] == 400 and found["code"] == "BadArgumentError" and found["transient"] is False
+    assert "Failed to resolve table or column expression named 'ApiManagementGatewayLogs'" in found["message"]
+    assert "Dedicated" in found["fix"] and "AzureDiagnostics" in found["fix"]

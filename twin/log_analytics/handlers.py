@@ -136,6 +136,27 @@ def set_access(twin: Twin, request: Request) -> Response:
     return Response(200, _access(twin))
 
 
+def _tables(twin: Twin) -> dict[str, Any]:
+    return {"workspacesWithoutTable": twin.logs.workspaces_without_table}
+
+
+def get_tables(twin: Twin, request: Request) -> Response:
+    return Response(200, _tables(twin))
+
+
+def set_tables(twin: Twin, request: Request) -> Response:
+    """PUT /_twin/logs/tables {"workspacesWithoutTable": [workspace id, ...]}: named workspaces with no
+    ApiManagementGatewayLogs table; a query naming it there is refused 400 SemanticError, as Log Analytics does."""
+    payload = request.json_object()
+    absent = payload.get("workspacesWithoutTable")
+    if not isinstance(absent, list) or not all(isinstance(item, str) and item.strip() for item in absent):
+        raise TwinError.of(
+            "InvalidControlRequest", detail='body must be {"workspacesWithoutTable": ["<workspace id>", ...]}'
+        )
+    twin.logs.set_workspaces_without_table([item.strip() for item in absent])
+    return Response(200, _tables(twin))
+
+
 def _ingestion(twin: Twin) -> dict[str, Any]:
     return {"delaySeconds": twin.logs.ingestion_delay.total_seconds()}
 

@@ -69,6 +69,22 @@ ROUTES = [
         needs_api_version=False,
     ),
     route(
+        "control.logs.tables",
+        "PUT",
+        "/_twin/logs/tables",
+        handlers.set_tables,
+        authenticated=False,
+        needs_api_version=False,
+    ),
+    route(
+        "control.logs.tables.get",
+        "GET",
+        "/_twin/logs/tables",
+        handlers.get_tables,
+        authenticated=False,
+        needs_api_version=False,
+    ),
+    route(
         "control.logs.ingestion.get",
         "GET",
         "/_twin/logs/ingestion",

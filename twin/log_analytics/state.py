@@ -20,16 +20,24 @@ when asked with `Prefer: include-permissions=true`, says so in a `permissions` s
 `resources[].dataSources` lists every workspace holding the resource's logs, the top-level `dataSources` only
 those the caller may query. A workspace is named there by a resource id the twin makes up from its id
 (WORKSPACE_RESOURCE_PREFIX + id; "default" for the default workspace).
+
+Tables (PUT /_twin/logs/tables): named workspaces that have no ApiManagementGatewayLogs table — the APIM instance's
+diagnostic setting writes to AzureDiagnostics (destination type not "Dedicated"), and Log Analytics creates a
+resource-specific table only once a setting sends to it. A workspace query naming the table is refused as Log
+Analytics refuses an unknown table: 400 BadArgumentError / SemanticError / SEM0100 "'where' operator: Failed to
+resolve table or column expression named 'ApiManagementGatewayLogs'" (the operator is the one after the table).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from twin.log_analytics.engine import LogsEngine, Scope
+from twin.log_analytics.engine import LogsEngine, QueryRejected, Scope
 from twin.log_analytics.rows import prepare_rows
+from twin.log_analytics.schema import TABLE
 from twin.log_analytics.timespan import parse_timespan
 
 if TYPE_CHECKING:
@@ -54,6 +62,7 @@ class LogsState:
         self._delay = timedelta(0)
         self._workspaces: dict[str, int] = {}  # lower-cased id -> rows appended to it
         self._hidden: set[str] = set()  # lower-cased ids of workspaces the caller may not read
+        self._tableless: set[str] = set()  # lower-cased ids of workspaces without the gateway-log table
 
     def reset(self) -> None:
         """Forget every row and workspace, go back to the wall clock and to no ingestion delay."""
@@ -62,6 +71,7 @@ class LogsState:
         self._delay = timedelta(0)
         self._workspaces.clear()
         self._hidden.clear()
+        self._tableless.clear()
 
     def append_rows(self, rows: list[dict[str, Any]], workspace_id: str | None = None) -> int:
         """Add ApiManagementGatewayLogs rows to a workspace (None: the default one); all or none.
@@ -130,6 +140,24 @@ class LogsState:
         """The named workspaces the caller may not read (replacing the previous list; [] for none)."""
         self._hidden = {workspace_id.lower() for workspace_id in workspace_ids}
 
+    @property
+    def workspaces_without_table(self) -> list[str]:
+        return sorted(self._tableless)
+
+    def set_workspaces_without_table(self, workspace_ids: list[str]) -> None:
+        """The named workspaces that have no ApiManagementGatewayLogs table (replacing the list; [] for none)."""
+        self._tableless = {workspace_id.lower() for workspace_id in workspace_ids}
+
+    @staticmethod
+    def _refuse_missing_table(kql: str) -> None:
+        named = re.search(rf"(?<![\w.]){TABLE}(?![\w])\s*(?:\|\s*(?P<operator>[A-Za-z][\w-]*))?", kql)
+        if named is None:
+            return
+        operator = named["operator"] or "table"
+        raise QueryRejected(
+            "semantic", f"'{operator}' operator: Failed to resolve table or column expression named '{TABLE}'"
+        )
+
     def _permissions(self, resource_id: str) -> dict[str, Any]:
         sources = self._engine.workspaces_of(resource_id)
         readable = [s for s in sources if s is None or s not in self._hidden]
@@ -157,6 +185,8 @@ class LogsState:
         now = self.now()
         bounds = None if timespan is None else parse_timespan(timespan, now)
         own = workspace_id is not None and workspace_id.lower() in self._workspaces
+        if workspace_id is not None and workspace_id.lower() in self._tableless:
+            self._refuse_missing_table(kql)
         scope = Scope(
             workspace=workspace_id.lower() if own and workspace_id is not None else None,
             resource_id=resource_id,

@@ -17,6 +17,7 @@ are, or its traffic none: the watchdog reports such an answer as not known, neve
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 
@@ -54,3 +55,17 @@ def left_out(permissions: object, resource_ids: Sequence[str], table: str) -> st
     if not reasons:
         return None
     return "; ".join(reasons) + ": Log Analytics left those rows out of its answer"
+
+
+def missing_table_fix(message: str, table: str) -> str | None:
+    """What to do when Log Analytics refused the query because the workspace has no `table` (its SemanticError
+    "Failed to resolve table or column expression named '<table>'"); None for any other refusal."""
+    if not re.search(rf"Failed to resolve table(?: or column)? expression named '{re.escape(table)}'", message,
+                     re.IGNORECASE):
+        return None
+    return (
+        f"the workspace has no {table} table: send the APIM instance's GatewayLogs to it through a diagnostic "
+        "setting whose destination table is 'Resource specific' (logAnalyticsDestinationType 'Dedicated', as "
+        "infra/gateway deploys it) — in 'Azure diagnostics' mode the gateway logs land in AzureDiagnostics, which "
+        "the watchdog does not read; the table appears once the first rows arrive"
+    )
