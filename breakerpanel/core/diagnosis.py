@@ -449,12 +449,18 @@ def _unrecognized_state(
     op: Mapping[str, object], props: Mapping[str, object], target: Mapping[str, object]
 ) -> Diagnosis:
     code = str(props.get("statusCode") or "")
+    status_message = props.get("statusMessage")
+    # A status message in a shape nobody documents (no code, no message, no error inside) is still what the
+    # provider said: shown verbatim, never reported as missing.
+    message = ("the operation failed without a status message" if status_message in (None, "", {}) else
+               "the operation failed; its status message has no code or message: "
+               + json.dumps(status_message, default=str)[:500])
     return Diagnosis(
         resource_id=str(target.get("id") or ""),
         resource_type=str(target.get("resourceType") or ""),
         resource_name=str(target.get("resourceName") or ""),
         code=code,
-        message="the operation failed without a status message",
+        message=message,
         cause=UNRECOGNIZED,
         fix="see raw error",
         raw=dict(op),

@@ -335,3 +335,12 @@ def test_the_denying_policy_is_named_from_additional_info_when_the_message_no_lo
     assert d.key == "disallowed_by_policy"
     assert "'deny-unapproved-backends'" in d.cause
     assert parse_error(denied).additional_info[0]["type"] == "PolicyViolation"  # type: ignore[union-attr]
+
+
+def test_a_status_message_of_an_unknown_shape_is_shown_verbatim_not_reported_missing():
+    [d] = diagnose_operations([operation({"status": "Failed", "err": {"reason": "backend pool busy"}},
+                                         status_code="Conflict")])
+    assert d.cause == "unrecognized" and d.code == "Conflict"
+    assert "backend pool busy" in d.message and "without a status message" not in d.message
+    [bare] = diagnose_operations([operation(None, status_code="Conflict")])
+    assert bare.message == "the operation failed without a status message"
