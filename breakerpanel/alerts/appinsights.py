@@ -53,6 +53,9 @@ class _ResultKeeper:
 
     def shutdown(self) -> None:
         self._inner.shutdown()
+        # The exporter's shutdown closes only its offline storage; its HTTP client (a pooled keep-alive
+        # connection to ingestion) stays open unless closed here.
+        self._inner.client.close()
 
 
 class AppInsightsSink:
@@ -79,7 +82,8 @@ class AppInsightsSink:
         self._logger = logging.getLogger(f"breakerpanel.alerts.customevents.{next(_ids)}")
         self._logger.propagate = False
         self._logger.setLevel(logging.INFO)
-        self._logger.addHandler(LoggingHandler(level=logging.INFO, logger_provider=self._provider))
+        self._handler = LoggingHandler(level=logging.INFO, logger_provider=self._provider)
+        self._logger.addHandler(self._handler)
         self._lock = threading.Lock()  # the result list is per emit: one emit at a time
 
     def deliver(self, notification: Mapping[str, Any]) -> Delivery:
@@ -114,6 +118,12 @@ class AppInsightsSink:
         return Delivery(ok=False, error="ingestion did not accept the event (see the exporter's log)")
 
     def close(self) -> None:
+        """Release what this sink holds. A sink is opened per run: in a long-lived Functions worker, a logger
+        left in logging's registry keeps its handler, provider, exporter and ingestion connection alive for the
+        life of the process, one more set every watchdog run."""
         # Best effort: nothing is pending (the processor is synchronous).
+        self._logger.removeHandler(self._handler)
+        with contextlib.suppress(Exception):
+            self._handler.close()
         with contextlib.suppress(Exception):
             self._provider.shutdown()

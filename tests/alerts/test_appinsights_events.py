@@ -182,3 +182,41 @@ def test_a_large_evidence_arrives_as_json_within_the_property_value_limit(twin_s
     assert len(evidence) <= 8192
     kept = json.loads(evidence)
     assert kept["truncated"] is True and kept["head"].startswith('{"bins":[{"backend":"aoai-0"')
+
+
+def test_a_closed_sink_leaves_no_handler_and_no_connection_behind(twin_server: Any) -> None:
+    """A sink is opened per run, and a Functions worker lives for many runs: close() must release the logging
+    handler (logging's registry kept it, and with it the provider and exporter) and the exporter's pooled
+    ingestion connection (its shutdown closes only the offline storage). Before, every run left both."""
+    import gc
+    import logging
+    import os
+    import time
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("counts open descriptors through /proc/self/fd (Linux)")
+
+    def descriptors() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    twin_server.twin.reset()
+    with environment({**twin_server.environment(), **twin_server.app_insights_environment()}):
+        sink, notification = _sink_and_notification(twin_server, timeout=5)  # warm: imports, the twin's pool
+        assert sink.deliver(notification).ok
+        sink.close()
+        gc.collect()
+        before = descriptors()
+        names = []
+        for _ in range(10):
+            sink, notification = _sink_and_notification(twin_server, timeout=5)
+            assert sink.deliver(notification).ok
+            names.append(sink._logger.name)
+            sink.close()
+        del sink
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while descriptors() > before + 2 and time.monotonic() < deadline:  # the twin's side closes a moment later
+        time.sleep(0.05)
+    twin_server.twin.reset()
+    assert all(not logging.getLogger(name).handlers for name in names)
+    assert descriptors() <= before + 2
