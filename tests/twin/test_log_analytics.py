@@ -454,6 +454,23 @@ def test_a_workspace_without_the_table_refuses_a_query_naming_it_as_log_analytic
     assert twin.logs.workspaces_without_table == []
 
 
+def test_query_resource_on_a_workspace_id_answers_that_workspaces_rows(logs, twin, twin_server):
+    """A workspace named by its resource id is queried in its own context: every row it holds, whatever the
+    rows' _ResourceId (the README's "workspace-resource" target kind)."""
+    from twin.log_analytics.state import workspace_resource_id
+
+    _post_rows(twin_server, _rows_for(APIM_A, "aoai-a", 3), WORKSPACE)
+    _post_rows(twin_server, _rows_for(APIM_B, "aoai-b", 2), WORKSPACE)
+    _post_rows(twin_server, _rows_for(APIM_B, "aoai-b", 4), OTHER_WORKSPACE)
+    kql = "ApiManagementGatewayLogs | count"
+    assert rows_from_result(logs.query_resource(workspace_resource_id(WORKSPACE), kql, timespan=None)) == [
+        {"Count": 5}]
+    # Named as RBAC mode maps it (customer id -> resource id), as a deployment would name it.
+    named = "/subscriptions/s/resourceGroups/rg-logs/providers/Microsoft.OperationalInsights/workspaces/law-eu"
+    twin.rbac.workspaces[OTHER_WORKSPACE] = named
+    assert rows_from_result(logs.query_resource(named, kql, timespan=None)) == [{"Count": 4}]
+
+
 def test_ingestion_delay_hides_the_newest_rows(logs, seeded, twin, twin_server):
     verify = str(twin_server.ca_path)
     url = f"{twin_server.url}/_twin/logs/ingestion"

@@ -81,3 +81,26 @@ def test_a_workspace_without_the_gateway_log_table_is_unknown_with_the_cause_and
     assert found["status"] == 400 and found["code"] == "BadArgumentError" and found["transient"] is False
     assert "Failed to resolve table or column expression named 'ApiManagementGatewayLogs'" in found["message"]
     assert "Dedicated" in found["fix"] and "AzureDiagnostics" in found["fix"]
+
+
+def test_a_target_naming_its_workspace_by_resource_id_reads_that_workspace(twin_server: Any, tmp_path: Path) -> None:
+    """logAnalyticsWorkspaceId as the workspace's ARM id: the watchdog queries the workspace through
+    query_resource, which Log Analytics answers in the workspace's context (all of its rows)."""
+    from twin.gateway.loader import load_scenario
+    from twin.log_analytics.state import workspace_resource_id
+
+    twin_server.twin.reset()
+    loaded = load_scenario(twin_server.twin, "region-down", start=START)
+    (workspace,) = loaded.rows
+    targets = [{**t, "logAnalyticsWorkspaceId": workspace_resource_id(workspace)} for t in loaded.targets]
+    env = {**twin_server.environment(), "BREAKERPANEL_TARGETS": json.dumps(targets),
+           "BREAKERPANEL_STORE": "sqlite", "BREAKERPANEL_STATE_DIR": str(tmp_path / "state")}
+    down = loaded.expected[0]
+    with environment(env):
+        result = run_pass(down.onset + THRESHOLDS["BreakerStuckOpen"] + PERIOD)
+    (target,) = result.report["targets"]
+    assert target["status"] == "warning" and target["sources"]["gatewayLogs"] is True, target
+    assert [(i["kind"], i["state"], i["backend"]) for i in result.report["incidents"]] == [
+        ("BreakerStuckOpen", "opened", down.subject)]
+    call = twin_server.twin.captured("logs.query.resource")[-1]
+    assert call["path"].lower() == f"/v1{workspace_resource_id(workspace)}/query".lower()

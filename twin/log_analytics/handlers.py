@@ -11,6 +11,7 @@ from twin.http import Request, Response
 from twin.log_analytics.engine import QueryRejected
 from twin.log_analytics.errors import LogAnalyticsError
 from twin.log_analytics.results import format_datetime
+from twin.log_analytics.state import WORKSPACE_RESOURCE_PREFIX
 from twin.log_analytics.timespan import TimespanError, parse_instant
 
 if TYPE_CHECKING:
@@ -72,7 +73,8 @@ def query(twin: Twin, request: Request) -> Response:
 def query_resource(twin: Twin, request: Request) -> Response:
     """POST /v1/subscriptions/{s}/resourceGroups/{g}/providers/{namespace}/{type}/{name}/query — what
     LogsQueryClient.query_resource sends (azure-monitor-query builds "/{resourceId}/query" under "/v1",
-    the id's leading slash not doubled). Answers from the rows whose _ResourceId is that id, ignoring case."""
+    the id's leading slash not doubled). Answers from the rows whose _ResourceId is that id, ignoring case; for
+    a Log Analytics workspace's id, from that workspace."""
     p = request.params
     resource_id = (
         f"/subscriptions/{p['subscription']}/resourceGroups/{p['group']}/providers/{p['namespace']}"
@@ -83,7 +85,23 @@ def query_resource(twin: Twin, request: Request) -> Response:
     if app_insights.is_component(p["namespace"], p["rtype"]):
         # A component's Logs: its customEvents, as the Portal's Logs blade and its alert rules query them.
         return app_insights.query_component(twin, request, resource_id)
+    if f"{p['namespace']}/{p['rtype']}".lower() == "microsoft.operationalinsights/workspaces":
+        # A workspace named by its resource id is queried as that workspace (its whole data, workspace context),
+        # not as a resource whose own _ResourceId rows are sought.
+        return _run(twin, request, workspace_id=_workspace_of(twin, resource_id, p["name"]), resource_id=None)
     return _run(twin, request, workspace_id=None, resource_id=resource_id)
+
+
+def _workspace_of(twin: Twin, resource_id: str, name: str) -> str:
+    """The customer id of the workspace `resource_id`: from RBAC mode's map (customer id -> resource id), the
+    id `permissions` names a workspace by, or else its name (an unknown one answers from the default workspace)."""
+    wanted = resource_id.lower()
+    for customer_id, known in twin.rbac.workspaces.items():
+        if known.lower() == wanted:
+            return customer_id
+    if wanted.startswith(WORKSPACE_RESOURCE_PREFIX.lower()):
+        return resource_id[len(WORKSPACE_RESOURCE_PREFIX):]
+    return name
 
 
 def _clock(twin: Twin) -> dict[str, Any]:
