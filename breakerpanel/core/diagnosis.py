@@ -292,6 +292,18 @@ CATALOGUE: tuple[_Rule, ...] = (
         ),
         retryable=True,
     ),
+    # ARM's relay of a resource provider whose asynchronous operation ended Failed without a reason: the
+    # operation shows statusCode "Conflict" (not a conflicting operation) and this message, often with no details
+    # (quoted in Azure/Azure-Landing-Zones#1293, microsoft/mwt-ds#8, OfficeDev/microsoft-teams-faqplusplus-app#102).
+    _rule(
+        "provider_failed_without_reason",
+        "The resource provider ended the resource's operation in state '{state}' and gave ARM no reason "
+        "(ARM reports it as statusCode Conflict; no other operation is implied).",
+        "Look at the resource itself: the APIM instance's Activity log entry for this write names the cause; if it "
+        "names none, start the rollout again once, then open an Azure support request quoting the tracking id.",
+        codes=("ResourceDeploymentFailure",),
+        pattern=r"terminal provisioning state '(?P<state>[^']+)'",
+    ),
     _rule(
         "deployment_failed_without_details",
         "ARM reported only the DeploymentFailed wrapper, without the failed resource's error.",
@@ -513,6 +525,7 @@ def _explain(node: ErrorNode) -> tuple[str, str, str, bool]:
         groups["policy"] = assignment
     values = {
         "name": groups.get("name", "?"),
+        "state": groups.get("state", "?"),
         "action": refused_action(node.message) or groups.get("action", "the requested action"),
         "policy_text": f" '{groups['policy']}'" if "policy" in groups else "",
         "target_text": f" ('{node.target}')" if node.target else "",

@@ -1112,3 +1112,19 @@ def test_backend_secrets_apim_answers_never_enter_the_history(rollouts: Rollouts
     assert "team-proxy" in history  # the read is recorded, with every backend's name
     for secret in ("opensesma", "<password>", "val1", "Contoso"):
         assert secret not in history
+
+
+def test_a_provider_that_ends_failed_without_a_reason_is_diagnosed_as_such(rollouts: Rollouts, twin: Any) -> None:
+    # ARM's relay of a provider's asynchronous Failed: statusCode Conflict, ResourceDeploymentFailure, no details.
+    from twin.arm_deployments.failures import parse_failure
+
+    twin.arm.failures.add(parse_failure({
+        "resource": "*/backends/aoai-eastus", "status": 409, "code": "ResourceDeploymentFailure",
+        "message": "The resource operation completed with terminal provisioning state 'Failed'.",
+    }))
+    status = rollouts.run(rollouts.start(request(rollback=False)))
+    result = only_target(status)["result"]
+    assert result["stage"] == "deploy"
+    [diagnosis] = [d for d in result["diagnoses"] if d["resourceName"] == "apim-one/aoai-eastus"]
+    assert diagnosis["key"] == "provider_failed_without_reason" and not diagnosis["retryable"]
+    assert "terminal provisioning state 'Failed'" in diagnosis["message"]

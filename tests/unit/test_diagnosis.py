@@ -344,3 +344,19 @@ def test_a_status_message_of_an_unknown_shape_is_shown_verbatim_not_reported_mis
     assert "backend pool busy" in d.message and "without a status message" not in d.message
     [bare] = diagnose_operations([operation(None, status_code="Conflict")])
     assert bare.message == "the operation failed without a status message"
+
+
+def test_a_provider_that_ended_failed_without_a_reason_is_named_and_not_taken_for_a_conflicting_operation():
+    # ARM's relay (quoted in Azure/Azure-Landing-Zones#1293 and microsoft/mwt-ds#8): the operation's statusCode is
+    # "Conflict", its statusMessage a ResourceDeploymentFailure without details; at the deployment the same
+    # arrives as a Conflict detail whose message is that status message as JSON text.
+    relayed = {"status": "Failed", "error": {
+        "code": "ResourceDeploymentFailure",
+        "message": "The resource operation completed with terminal provisioning state 'Failed'."}}
+    [d] = diagnose_operations([operation(relayed, status_code="Conflict")])
+    assert d.key == "provider_failed_without_reason" and not d.retryable
+    assert "state 'Failed'" in d.cause and "Activity log" in d.fix
+    [wrapped] = diagnose_error({"code": "DeploymentFailed", "message": "At least one resource deployment operation "
+                                "failed.", "details": [{"code": "Conflict", "message": json.dumps(relayed, indent=2)
+                                                        .replace("\n", "\r\n")}]})
+    assert wrapped.key == "provider_failed_without_reason"
