@@ -39,6 +39,9 @@ class WhatIfSummary:
     status: str
     changes: tuple[ResourceChange, ...]
     error: object = None
+    # (level, code, message) of `properties.diagnostics` (DeploymentDiagnosticsDefinition, newer api-versions):
+    # e.g. a Warning that resources were skipped from evaluation, which an approver must see beside the changes.
+    diagnostics: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -95,6 +98,7 @@ class WhatIfSummary:
             if c.potential:
                 line += " (potential: may or may not happen)"
             out.append(line)
+        out += [f"  {level or 'Info'} {code}: {message}".rstrip(": ") for level, code, message in self.diagnostics]
         return out
 
     @classmethod
@@ -121,7 +125,12 @@ class WhatIfSummary:
                                           property_changes, member_changes=member_changes,
                                           potential=raw.get("potential") is True))
         status = str(data.get("status") or "")
-        return cls(status, tuple(changes), error=data.get("error"))
+        notes = data.get("diagnostics")
+        diagnostics = tuple(
+            (str(n[0]), str(n[1]), str(n[2])) for n in (notes if isinstance(notes, list) else [])
+            if isinstance(n, list | tuple) and len(n) == 3
+        )
+        return cls(status, tuple(changes), error=data.get("error"), diagnostics=diagnostics)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -130,6 +139,7 @@ class WhatIfSummary:
             "hasDeletes": self.has_deletes,
             "isDestructive": self.is_destructive,
             "lines": self.lines(),
+            **({"diagnostics": list(map(list, self.diagnostics))} if self.diagnostics else {}),
             "changes": [
                 {
                     "resourceId": c.resource_id,
@@ -225,4 +235,9 @@ def summarize_what_if(result: Mapping[str, object]) -> WhatIfSummary:
         )
     error = result.get("error")
     status = str(result.get("status") or ("Failed" if error else "Succeeded"))
-    return WhatIfSummary(status=status, changes=tuple(changes), error=error)
+    notes = source.get("diagnostics")
+    diagnostics = tuple(
+        (str(n.get("level") or ""), str(n.get("code") or ""), str(n.get("message") or "")[:300])
+        for n in (notes if isinstance(notes, list) else []) if isinstance(n, Mapping)
+    )
+    return WhatIfSummary(status=status, changes=tuple(changes), error=error, diagnostics=diagnostics)

@@ -159,3 +159,19 @@ def test_a_failed_what_if_is_never_shown_as_no_changes(result):
     assert summary.lines() == ["what-if FAILED (ResourceDeploymentFailure: The provider failed.): the changes, "
                                "deletions included, are unknown"]
     assert approval_needed("onDestructive", WhatIfSummary.from_dict(summary.to_dict())).required
+
+
+def test_what_if_diagnostics_are_shown_beside_the_changes():
+    # WhatIfOperationProperties.diagnostics (DeploymentDiagnosticsDefinition: level, code, message), through the
+    # SDK's model; the wording is the published validate example's warning.
+    from azure.mgmt.resource.deployments.models import WhatIfOperationResult
+
+    body = published()
+    body["properties"]["diagnostics"] = [{  # type: ignore[index]
+        "level": "Warning", "code": "NestedDeploymentShortCircuited",
+        "message": "A nested deployment got short-circuited and all its resources got skipped from validation."}]
+    summary = summarize_what_if(WhatIfOperationResult(body).as_dict())
+    line = ("  Warning NestedDeploymentShortCircuited: A nested deployment got short-circuited and all its "
+            "resources got skipped from validation.")
+    assert summary.lines()[-1] == line
+    assert WhatIfSummary.from_dict(summary.to_dict()).lines()[-1] == line
