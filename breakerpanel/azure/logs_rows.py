@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
@@ -41,15 +41,32 @@ class LogsRowError(ValueError):
 
 
 class PartialLogsResultError(RuntimeError):
-    """Log Analytics answered only part of the query (LogsQueryPartialResult); its error is attached."""
+    """Log Analytics answered only part of the query (LogsQueryPartialResult); its error is attached.
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(
-            f"Log Analytics returned a partial result ({code}): {message}. "
-            "Narrow the timespan or simplify the query, or pass allow_partial=True to use the partial rows."
-        )
+    `causes` are the innermost messages of the error's details: the service's top message is only "There were
+    some errors when processing your query.", what went wrong (a result over the record limit, a query that ran
+    out of resources) is in `details[].innererror`, which azure-monitor-query leaves unread.
+    """
+
+    def __init__(self, code: str, message: str, causes: Sequence[str] = ()) -> None:
+        said = "; ".join(text.rstrip(". ") for text in [message, *causes])
+        super().__init__(f"Log Analytics returned a partial result ({code}): {said}. The rows it did return are "
+                         "incomplete: narrow the timespan or simplify the query")
         self.code = code
         self.message = message
+        self.causes = tuple(causes)
+
+
+def _innermost(detail: object) -> str | None:
+    found: str | None = None
+    for _ in range(10):  # the chain is short; a cycle in a malformed body must not hang the reader
+        if not isinstance(detail, Mapping):  # the SDK hands its own Mapping models, not dicts
+            break
+        text = detail.get("message")
+        if isinstance(text, str) and text.strip():
+            found = text.strip()
+        detail = detail.get("innererror")
+    return found
 
 
 class LogsTableLike(Protocol):
@@ -202,8 +219,12 @@ def rows_from_result(result: LogsQueryResult | LogsQueryPartialResult, *, allow_
     if isinstance(result, LogsQueryPartialResult) or result.status == LogsQueryStatus.PARTIAL:
         if not allow_partial:
             error = getattr(result, "partial_error", None)
+            details = getattr(error, "details", None)
+            listed = details if isinstance(details, Sequence) and not isinstance(details, str) else []
+            causes = [m for m in (_innermost(d) for d in listed) if m]
             raise PartialLogsResultError(
-                getattr(error, "code", "") or "PartialError", getattr(error, "message", "") or "no message"
+                getattr(error, "code", "") or "PartialError", getattr(error, "message", "") or "no message",
+                list(dict.fromkeys(causes)),
             )
         tables = list(getattr(result, "partial_data", None) or [])
     else:

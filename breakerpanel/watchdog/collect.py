@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from breakerpanel.azure.clients import apim_client, deployments_client, logs_client
-from breakerpanel.azure.logs_rows import rows_from_result
+from breakerpanel.azure.logs_rows import PartialLogsResultError, rows_from_result
 from breakerpanel.core.watch.access import left_out, missing_table_fix
 from breakerpanel.core.watch.bins import Bin, bins_from_rows
 from breakerpanel.core.watch.detect import deployment_time
@@ -154,6 +154,8 @@ def query_gateway_logs(
             return bins_from_rows(rows), None, stats
         except Exception as exc:
             found = problem("gatewayLogs", exc)
+            if isinstance(exc, PartialLogsResultError):
+                found["code"] = exc.code  # the service's own code (PartialError), not the exception's name
             if "fix" not in found and (hint := missing_table_fix(str(found.get("message") or ""), TABLE)):
                 found["fix"] = hint
             wait = found.get("retryAfterSeconds")

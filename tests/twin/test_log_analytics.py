@@ -471,6 +471,30 @@ def test_query_resource_on_a_workspace_id_answers_that_workspaces_rows(logs, twi
     assert rows_from_result(logs.query_resource(named, kql, timespan=None)) == [{"Count": 4}]
 
 
+def test_a_result_over_the_record_limit_is_a_partial_result(logs, twin, twin_server):
+    """200 with the rows cut and error PartialError (its cause in details), which LogsQueryClient returns as a
+    LogsQueryPartialResult; the reader refuses it and names the cause."""
+    from azure.monitor.query import LogsQueryPartialResult
+
+    from breakerpanel.azure.logs_rows import PartialLogsResultError
+
+    _post_rows(twin_server, _rows_for(APIM_A, "aoai-a", 5), WORKSPACE)
+    reply = requests.put(f"{twin_server.url}/_twin/logs/limits", json={"maxRecords": 2},
+                         verify=str(twin_server.ca_path), timeout=10)
+    assert reply.status_code == 200 and reply.json() == {"maxRecords": 2}
+    result = logs.query_workspace(WORKSPACE, "ApiManagementGatewayLogs | project TimeGenerated", timespan=None)
+    assert isinstance(result, LogsQueryPartialResult) and result.status == LogsQueryStatus.PARTIAL
+    assert result.partial_error.code == "PartialError" and len(result.partial_data[0].rows) == 2
+    with pytest.raises(PartialLogsResultError, match="exceeded the internal record count limit 2") as refused:
+        rows_from_result(result)
+    assert refused.value.code == "PartialError"
+    # An aggregate within the limit is whole.
+    assert logs.query_workspace(WORKSPACE, "ApiManagementGatewayLogs | count", timespan=None).status == (
+        LogsQueryStatus.SUCCESS)
+    twin.reset()
+    assert twin.logs.max_records == 500_000
+
+
 def test_ingestion_delay_hides_the_newest_rows(logs, seeded, twin, twin_server):
     verify = str(twin_server.ca_path)
     url = f"{twin_server.url}/_twin/logs/ingestion"

@@ -104,3 +104,23 @@ def test_a_target_naming_its_workspace_by_resource_id_reads_that_workspace(twin_
         ("BreakerStuckOpen", "opened", down.subject)]
     call = twin_server.twin.captured("logs.query.resource")[-1]
     assert call["path"].lower() == f"/v1{workspace_resource_id(workspace)}/query".lower()
+
+
+def test_a_partial_answer_is_unknown_with_the_services_cause(twin_server: Any, tmp_path: Path) -> None:
+    """A result over Log Analytics' record limit comes back 200 with the rows cut and error PartialError, whose
+    cause is only in its details (Azure/azure-sdk-for-python#25137): never counted as the whole gateway."""
+    from twin.gateway.loader import load_scenario
+
+    twin_server.twin.reset()
+    loaded = load_scenario(twin_server.twin, "region-down", start=START)
+    twin_server.twin.logs.set_max_records(3)
+    env = {**twin_server.environment(), "BREAKERPANEL_TARGETS": json.dumps(loaded.targets),
+           "BREAKERPANEL_STORE": "sqlite", "BREAKERPANEL_STATE_DIR": str(tmp_path / "state")}
+    with environment(env):
+        cut = run_pass(loaded.expected[0].onset + THRESHOLDS["BreakerStuckOpen"] + PERIOD)
+    assert cut.exit_code == 3 and cut.report["status"] == "unknown" and cut.report["incidents"] == []
+    (target,) = cut.report["targets"]
+    (found,) = [p for p in target["problems"] if p["source"] == "gatewayLogs"]
+    assert found["code"] == "PartialError"
+    assert "exceeded the internal record count limit 3" in found["message"]
+    assert "allow_partial" not in found["message"]  # an operator reads this, not a caller of logs_rows

@@ -154,6 +154,24 @@ def set_access(twin: Twin, request: Request) -> Response:
     return Response(200, _access(twin))
 
 
+def _limits(twin: Twin) -> dict[str, Any]:
+    return {"maxRecords": twin.logs.max_records}
+
+
+def get_limits(twin: Twin, request: Request) -> Response:
+    return Response(200, _limits(twin))
+
+
+def set_limits(twin: Twin, request: Request) -> Response:
+    """PUT /_twin/logs/limits {"maxRecords": N}: a bigger result is answered partially (200 + error PartialError)."""
+    payload = request.json_object()
+    limit = payload.get("maxRecords")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise TwinError.of("InvalidControlRequest", detail='body must be {"maxRecords": N} with N a whole number >= 1')
+    twin.logs.set_max_records(limit)
+    return Response(200, _limits(twin))
+
+
 def _tables(twin: Twin) -> dict[str, Any]:
     return {"workspacesWithoutTable": twin.logs.workspaces_without_table}
 

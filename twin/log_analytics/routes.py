@@ -85,6 +85,22 @@ ROUTES = [
         needs_api_version=False,
     ),
     route(
+        "control.logs.limits",
+        "PUT",
+        "/_twin/logs/limits",
+        handlers.set_limits,
+        authenticated=False,
+        needs_api_version=False,
+    ),
+    route(
+        "control.logs.limits.get",
+        "GET",
+        "/_twin/logs/limits",
+        handlers.get_limits,
+        authenticated=False,
+        needs_api_version=False,
+    ),
+    route(
         "control.logs.ingestion.get",
         "GET",
         "/_twin/logs/ingestion",

@@ -26,6 +26,11 @@ diagnostic setting writes to AzureDiagnostics (destination type not "Dedicated")
 resource-specific table only once a setting sends to it. A workspace query naming the table is refused as Log
 Analytics refuses an unknown table: 400 BadArgumentError / SemanticError / SEM0100 "'where' operator: Failed to
 resolve table or column expression named 'ApiManagementGatewayLogs'" (the operator is the one after the table).
+
+Limits (PUT /_twin/logs/limits): the most records one answer holds, 500,000 by default as in Log Analytics and
+Kusto ("Query result set has exceeded the internal record count limit"). A bigger result is a partial failure,
+not an error status: 200 with the rows cut to the limit and an `error` object (code PartialError, the cause in
+its details), the shape of Azure/azure-sdk-for-python#25137.
 """
 
 from __future__ import annotations
@@ -50,6 +55,10 @@ WORKSPACE_RESOURCE_PREFIX = (
 )
 
 
+# Log Analytics' record count limit on one query's result (Azure Monitor service limits; Kusto's result truncation).
+MAX_RECORDS = 500_000
+
+
 def workspace_resource_id(workspace: str | None) -> str:
     return WORKSPACE_RESOURCE_PREFIX + (workspace if workspace is not None else "default")
 
@@ -63,6 +72,7 @@ class LogsState:
         self._workspaces: dict[str, int] = {}  # lower-cased id -> rows appended to it
         self._hidden: set[str] = set()  # lower-cased ids of workspaces the caller may not read
         self._tableless: set[str] = set()  # lower-cased ids of workspaces without the gateway-log table
+        self._max_records = MAX_RECORDS
 
     def reset(self) -> None:
         """Forget every row and workspace, go back to the wall clock and to no ingestion delay."""
@@ -72,6 +82,7 @@ class LogsState:
         self._workspaces.clear()
         self._hidden.clear()
         self._tableless.clear()
+        self._max_records = MAX_RECORDS
 
     def append_rows(self, rows: list[dict[str, Any]], workspace_id: str | None = None) -> int:
         """Add ApiManagementGatewayLogs rows to a workspace (None: the default one); all or none.
@@ -141,6 +152,37 @@ class LogsState:
         self._hidden = {workspace_id.lower() for workspace_id in workspace_ids}
 
     @property
+    def max_records(self) -> int:
+        return self._max_records
+
+    def set_max_records(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("the record limit must be at least 1")
+        self._max_records = limit
+
+    def _limited(self, table: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The table cut to the record limit, and the partial-failure error when it had to be cut."""
+        if len(table["rows"]) <= self._max_records:
+            return table, None
+        limit = self._max_records
+        error = {
+            "code": "PartialError",
+            "message": "There were some errors when processing your query.",
+            "details": [{
+                "code": "EngineError",
+                "message": "Something went wrong processing your query on the server.",
+                "innererror": {
+                    "code": "E_QUERY_RESULT_SET_TOO_LARGE",
+                    "message": f"Query result set has exceeded the internal record count limit {limit} "
+                               "(E_QUERY_RESULT_SET_TOO_LARGE; see https://aka.ms/kustoquerylimits)",
+                    "severity": 2,
+                    "severityName": "Error",
+                },
+            }],
+        }
+        return {**table, "rows": table["rows"][:limit]}, error
+
+    @property
     def workspaces_without_table(self) -> list[str]:
         return sorted(self._tableless)
 
@@ -193,7 +235,10 @@ class LogsState:
             visible_until=now - self._delay,
             hidden=frozenset(self._hidden) if resource_id is not None else frozenset(),
         )
-        body: dict[str, Any] = {"tables": [self._engine.run(kql, now=now, bounds=bounds, scope=scope)]}
+        table, partial = self._limited(self._engine.run(kql, now=now, bounds=bounds, scope=scope))
+        body: dict[str, Any] = {"tables": [table]}
+        if partial is not None:
+            body["error"] = partial
         if include_permissions and resource_id is not None:
             body["permissions"] = self._permissions(resource_id)
         return body
