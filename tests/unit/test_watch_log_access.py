@@ -23,6 +23,9 @@ EXAMPLE = {
 def test_a_workspace_the_caller_may_not_query_is_named() -> None:
     reason = left_out(EXAMPLE, [VM2.upper()], "ApiManagementGatewayLogs")
     assert reason is not None and _WS + "WS3" in reason and "WS2" not in reason.replace("WS3", "")
+    # Ids compare as ARM compares them: ignoring case and a trailing slash.
+    spelled = {**EXAMPLE, "dataSources": [{"resourceId": (_WS + "WS2/").upper()}, {"resourceId": _WS + "ws3"}]}
+    assert left_out(spelled, [VM2 + "/"], "ApiManagementGatewayLogs") is None
 
 
 def test_denied_tables_count_only_for_the_table_read() -> None:

@@ -21,6 +21,11 @@ import re
 from collections.abc import Mapping, Sequence
 
 
+def _key(resource_id: object) -> str:
+    # ARM ids compare ignoring case; a trailing slash names the same resource.
+    return str(resource_id).strip().rstrip("/").lower()
+
+
 def _ids(items: object) -> list[Mapping[str, object]]:
     return [item for item in items if isinstance(item, Mapping)] if isinstance(items, list) else []
 
@@ -34,22 +39,22 @@ def left_out(permissions: object, resource_ids: Sequence[str], table: str) -> st
     (or `permissions` says nothing about these resources)."""
     if not isinstance(permissions, Mapping):
         return None
-    readable = {str(d["resourceId"]).lower(): d for d in _ids(permissions.get("dataSources")) if d.get("resourceId")}
-    wanted = {rid.rstrip("/").lower() for rid in resource_ids}
+    readable = {_key(d["resourceId"]): d for d in _ids(permissions.get("dataSources")) if d.get("resourceId")}
+    wanted = {_key(rid) for rid in resource_ids}
     reasons: list[str] = []
     for entry in _ids(permissions.get("resources")):
-        resource = str(entry.get("resourceId") or "").rstrip("/").lower()
+        resource = _key(entry.get("resourceId") or "")
         if resource not in wanted:
             continue
         if table.lower() in _names(entry.get("denyTables")):
             reasons.append(f"the app may not read {table} of {resource}")
         listed = entry.get("dataSources")
         sources = [s for s in listed if isinstance(s, str)] if isinstance(listed, list) else []
-        denied = [s for s in sources if s.lower() not in readable]
+        denied = [s for s in sources if _key(s) not in readable]
         if denied:
             reasons.append(f"the app may not read workspace(s) {', '.join(denied)} holding the logs of {resource}")
-        filtered = [s for s in sources if s.lower() in readable
-                    and table.lower() in _names(readable[s.lower()].get("denyTables"))]
+        filtered = [s for s in sources if _key(s) in readable
+                    and table.lower() in _names(readable[_key(s)].get("denyTables"))]
         if filtered:
             reasons.append(f"the app may not read {table} in workspace(s) {', '.join(filtered)}")
     if not reasons:
