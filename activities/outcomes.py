@@ -64,6 +64,19 @@ def _error_envelope(exc: HttpResponseError) -> dict[str, Any]:
     return {"code": code, "message": getattr(error, "message", None) or exc.message or str(exc)}
 
 
+def _failed_operation(exc: HttpResponseError) -> dict[str, Any] | None:
+    """The error of an ARM async-operation status body that says Failed or Canceled (ARM RPC: `{"status",
+    "error": {code, message, details?}}`), else None."""
+    try:
+        body = exc.response.json() if exc.response is not None else None
+    except Exception:  # no JSON body: nothing said why
+        return None
+    if not isinstance(body, dict) or str(body.get("status") or "").lower() not in ("failed", "canceled"):
+        return None
+    error = body.get("error")
+    return error if isinstance(error, dict) and error.get("code") else None
+
+
 def _classified(status: int | None, error: dict[str, Any], retry_after: str | None, *,
                 kind: str | None = None) -> Outcome:
     verdict = classify_failure(status, str(error.get("code") or ""), retry_after, kind=kind)
@@ -94,6 +107,12 @@ def failure(exc: BaseException) -> Outcome:
         # No token at all: the credential (managed identity, AZURE_CLIENT_ID) is the problem, not Azure.
         return _classified(None, {"code": "CredentialUnavailable", "message": _first_line(exc)}, None,
                            kind="credential")
+    if (isinstance(exc, HttpResponseError) and not isinstance(exc, (DecodeError, IncompleteReadError))
+            and status is not None and 200 <= status < 300 and (ended := _failed_operation(exc)) is not None):
+        # A long-running operation that ended Failed/Canceled: azure-core raises it (OperationFailed) with the
+        # 200 status poll's response, whose body is ARM's {"status", "error"} — the refusal, not an unreadable
+        # answer; retrying would only ask again and lose the error.
+        return _classified(status, ended, None)
     if isinstance(exc, (DecodeError, DeserializationError)) or (
         isinstance(exc, HttpResponseError) and status is not None and 200 <= status < 300
         and not isinstance(exc, IncompleteReadError)

@@ -498,3 +498,22 @@ def test_validate_with_a_200_failure_status_answers_the_error_in_a_200_result(se
     assert result.error.code == "InvalidTemplate"
     service.reset()
     assert service.arm.validate_mode == ValidateMode()
+
+
+def test_an_lro_that_ends_failed_is_classified_as_its_arm_error_not_as_an_unreadable_answer(
+    service: Any, deployments: Any
+) -> None:
+    # azure-core raises OperationFailed as an HttpResponseError carrying the 200 status poll's response, whose body
+    # is the Azure-AsyncOperation status {"status": "Failed", "error": {...}}: the activities' classification must
+    # read that error (permanent), not call the answer unreadable and retry it.
+    from activities.outcomes import failure
+
+    tpl = template(backend("b1", "https://b1.example"), pool("aoai-pool", ["b1"], url="https://pool.example"))
+    with pytest.raises(HttpResponseError) as raised:
+        deploy(deployments, "gw-bad", tpl)
+    assert raised.value.status_code == 200
+
+    outcome = failure(raised.value)
+    assert outcome["outcome"] == "permanent"
+    assert outcome["error"]["code"] == "DeploymentFailed"
+    assert [d["code"] for d in outcome["error"]["details"]] == ["ValidationError"]
