@@ -22,8 +22,8 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
@@ -34,6 +34,11 @@ from breakerpanel.alerts.outbox import Delivery
 _EVENT_NAME_ATTRIBUTE = "microsoft.custom_event.name"
 _MEASUREMENTS_ATTRIBUTE = "microsoft.custom_measurements"
 _ids = count()
+# Ingestion refuses an item whose time is more than 48 h before its clock ("103: Field 'time' on type 'Envelope'
+# is older than the allowed min date. Expected: now - 172800000ms"), and the event's time is the watchdog's
+# decision (it is never moved). Past that age a failed delivery can never succeed: it is a refusal, recorded
+# with why, not five more days of hourly retries that end in `expired`.
+INGESTION_MAX_AGE = timedelta(hours=48)
 
 
 class _ResultKeeper:
@@ -61,7 +66,8 @@ class _ResultKeeper:
 class AppInsightsSink:
     name = "appInsights"
 
-    def __init__(self, connection_string: str, credential: TokenCredential | None, timeout_seconds: float) -> None:
+    def __init__(self, connection_string: str, credential: TokenCredential | None, timeout_seconds: float,
+                 now: Callable[[], datetime] | None = None) -> None:
         from azure.monitor.opentelemetry.exporter import AzureMonitorLogExporter
         from opentelemetry.instrumentation.logging.handler import LoggingHandler
         from opentelemetry.sdk._logs import LoggerProvider
@@ -85,11 +91,13 @@ class AppInsightsSink:
         self._handler = LoggingHandler(level=logging.INFO, logger_provider=self._provider)
         self._logger.addHandler(self._handler)
         self._lock = threading.Lock()  # the result list is per emit: one emit at a time
+        self._now = now or (lambda: datetime.now(UTC))  # ingestion's clock: the real one
 
     def deliver(self, notification: Mapping[str, Any]) -> Delivery:
         """Send one custom event and wait for ingestion's answer. Never raises."""
         from opentelemetry.sdk._logs.export import LogRecordExportResult
 
+        moment: datetime | None = None
         try:
             dimensions = {str(k): str(v) for k, v in (notification.get("dimensions") or {}).items()}
             extra: dict[str, Any] = {**dimensions, _EVENT_NAME_ATTRIBUTE: str(notification["event"]),
@@ -105,8 +113,10 @@ class AppInsightsSink:
             # The event's own time (when the watchdog decided), not when this delivery ran: a retried
             # delivery keeps its place on the Portal's timeline and in the alert rules' windows.
             when = notification.get("time")
-            if when:
-                record.created = datetime.fromisoformat(str(when).replace("Z", "+00:00")).timestamp()
+            moment = datetime.fromisoformat(str(when).replace("Z", "+00:00")) if when else None
+            if moment is not None:
+                moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+                record.created = moment.timestamp()
             with self._lock:
                 self._keeper.results.clear()
                 self._logger.handle(record)
@@ -115,6 +125,9 @@ class AppInsightsSink:
             return Delivery(ok=False, error=f"{type(exc).__name__}: could not emit the event")
         if results and all(r == LogRecordExportResult.SUCCESS for r in results):
             return Delivery(ok=True)
+        if moment is not None and self._now() - moment > INGESTION_MAX_AGE:
+            return Delivery(ok=False, final=True,
+                            error="the event's time is more than 48 h ago: ingestion no longer accepts it")
         return Delivery(ok=False, error="ingestion did not accept the event (see the exporter's log)")
 
     def close(self) -> None:

@@ -80,13 +80,17 @@ def test_the_events_are_queryable_through_the_logs_query_api(twin_server: Any, t
 
 
 def test_a_dead_ingestion_endpoint_never_fails_the_watchdog_and_is_retried(twin_server: Any, tmp_path: Path) -> None:
+    from datetime import timedelta
+
     from breakerpanel.store.base import OUTBOX
     from breakerpanel.store.factory import open_store
 
     env = {**twin_server.app_insights_environment(),
            "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-4000-8000-0000000a1b2c;"
                                                     "IngestionEndpoint=https://127.0.0.1:9/"}
-    result = replay(twin_server, "region-down", start=START, state_dir=tmp_path / "state", extra_env=env)
+    # Recent: an event more than 48 h old is past what ingestion accepts, a refusal rather than a retry.
+    recent = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
+    result = replay(twin_server, "region-down", start=recent, state_dir=tmp_path / "state", extra_env=env)
     assert result.changes("opened") and result.changes("resolved")  # the watchdog itself carried on
     assert sum(p.report["alerts"]["failed"] for p in result.passes) >= 1
     with environment({"BREAKERPANEL_STORE": "sqlite", "BREAKERPANEL_STATE_DIR": str(tmp_path / "state")}):
@@ -102,6 +106,7 @@ def test_rollout_outcomes_become_custom_events(twin_server: Any, tmp_path: Path)
     from breakerpanel.store.sqlite_store import SqliteStore
 
     twin_server.twin.reset()
+    twin_server.twin.logs.set_now(datetime(2026, 12, 1, 10, 10, tzinfo=UTC))  # ingestion's clock: the rollout's
     target = {"subscriptionId": "s1", "resourceGroup": "rg-gateway", "apimName": "apim-gateway"}
     result = {"rolloutId": "rollout-1", "status": "failed", "finishedAt": "2026-12-01T10:05:00Z", "targets": {
         "t1": {"target": target, "wave": 1, "phase": "failed", "deploymentName": "bp-rollout-1-x",
@@ -145,7 +150,7 @@ def test_an_ingestion_endpoint_that_does_not_answer_is_given_up_on_within_the_al
         with environment({**twin_server.environment(), **twin_server.app_insights_environment()}):
             sink, notification = _sink_and_notification(twin_server, timeout=0.5)
             started = time.monotonic()
-            delivery = sink.deliver(notification)
+            delivery = sink.deliver({**notification, "time": datetime.now(UTC).isoformat()})
             took = time.monotonic() - started
             sink.close()
     finally:
@@ -170,11 +175,11 @@ def test_a_large_evidence_arrives_as_json_within_the_property_value_limit(twin_s
                                   for i in range(400)]}}
     notification = incident_notification(view)
     assert notification is not None
+    twin_server.twin.logs.set_now(datetime(2026, 12, 1, 11, 0, tzinfo=UTC))
     with environment({**twin_server.environment(), **twin_server.app_insights_environment()}):
         sink, _ = _sink_and_notification(twin_server, timeout=5)
         assert sink.deliver(notification).ok
         sink.close()
-    twin_server.twin.logs.set_now(datetime(2026, 12, 1, 11, 0, tzinfo=UTC))
     rows = _rows(twin_server.twin.app_insights.query(
         'customEvents | project e = tostring(customDimensions["evidence"])'))
     twin_server.twin.reset()
@@ -200,6 +205,7 @@ def test_a_closed_sink_leaves_no_handler_and_no_connection_behind(twin_server: A
         return len(os.listdir("/proc/self/fd"))
 
     twin_server.twin.reset()
+    twin_server.twin.logs.set_now(datetime(2026, 12, 1, 10, 30, tzinfo=UTC))
     with environment({**twin_server.environment(), **twin_server.app_insights_environment()}):
         sink, notification = _sink_and_notification(twin_server, timeout=5)  # warm: imports, the twin's pool
         assert sink.deliver(notification).ok
@@ -220,3 +226,31 @@ def test_a_closed_sink_leaves_no_handler_and_no_connection_behind(twin_server: A
     twin_server.twin.reset()
     assert all(not logging.getLogger(name).handlers for name in names)
     assert descriptors() <= before + 2
+
+
+def test_an_event_older_than_ingestion_accepts_is_a_refusal_with_its_reason(twin_server: Any) -> None:
+    """Ingestion refuses an item whose time is more than 48 h before its clock (Breeze's "103: Field 'time' on
+    type 'Envelope' is older than the allowed min date. Expected: now - 172800000ms"); the event keeps the
+    watchdog's decision time, so once that is 48 h old a retry can never succeed. It was retried hourly until
+    the outbox gave up at 7 days, `expired`, with no word of why; now it is `rejected`, saying so. A younger
+    event that fails stays a retry."""
+    from datetime import timedelta
+
+    from twin.faults import FaultRule
+
+    now = datetime.now(UTC)
+    twin_server.twin.reset()
+    twin_server.twin.logs.set_now(now)  # the twin's ingestion on the real clock, as Azure's is
+    try:
+        with environment({**twin_server.environment(), **twin_server.app_insights_environment()}):
+            sink, notification = _sink_and_notification(twin_server, timeout=5)
+            old = sink.deliver({**notification, "time": (now - timedelta(hours=60)).isoformat()})
+            twin_server.twin.faults.add(FaultRule(route="appinsights.track", kind="error", status=503))
+            young = sink.deliver({**notification, "time": (now - timedelta(hours=2)).isoformat()})
+            sink.close()
+        refused = twin_server.twin.captured("appinsights.track")
+    finally:
+        twin_server.twin.reset()
+    assert refused and twin_server.twin.app_insights.count() == 0
+    assert (old.ok, old.final) == (False, True) and "48 h" in str(old.error)
+    assert (young.ok, young.final) == (False, False)

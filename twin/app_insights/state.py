@@ -37,6 +37,12 @@ _EVENT_BASE_TYPE = "EventData"
 _MAX_EVENT_NAME = 512
 _MAX_PROPERTY_NAME = 150
 _MAX_PROPERTY_VALUE = 8192
+# Ingestion refuses an item whose time is more than 48 h before its clock, per item, with this message (what
+# Breeze answers: "103: Field 'time' on type 'Envelope' is older than the allowed min date. Expected: now -
+# 172800000ms"). The twin's clock is its Log Analytics clock, pinned by replays and by any test that sets the
+# scenario's time; only then is the age checked, because tests that post fixed instants without a clock
+# (tests/rbac) would otherwise be refused by the real date.
+_MAX_AGE = timedelta(milliseconds=172_800_000)
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,11 @@ class AppInsightsState:
             moment = _parse_time(envelope.get("time"))
         except ValueError:
             return "Field 'time' on type Envelope is required and must be an ISO 8601 time"
+        pinned = self._logs.pinned_now
+        age = None if pinned is None else pinned.astimezone(UTC).replace(tzinfo=None) - moment
+        if age is not None and age > _MAX_AGE:
+            return ("103: Field 'time' on type 'Envelope' is older than the allowed min date. Expected: now - "
+                    f"172800000ms, Actual: now - {int(age.total_seconds() * 1000)}ms")
         data = envelope.get("data") or {}
         if data.get("baseType") != _EVENT_BASE_TYPE:
             return None  # other telemetry: accepted, not modelled
