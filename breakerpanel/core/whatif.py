@@ -12,6 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 CHANGE_TYPES = ("Create", "Delete", "Modify", "Deploy", "NoChange", "Ignore", "Unsupported")
+PROPERTY_CHANGE_TYPES = ("Create", "Delete", "Modify", "Array", "NoEffect")
+# The SDK's ChangeType and PropertyChangeType are CaseInsensitiveEnumMeta enums: 'delete' is Delete. Read once
+# as the spec spells them, so every later `== "Delete"` (deletes, destructive, the gate) holds.
+_SPELLING = {word.lower(): word for word in CHANGE_TYPES + PROPERTY_CHANGE_TYPES}
+
+
+def _spelled(value: object, default: str = "") -> str:
+    text = str(value or default)
+    return _SPELLING.get(text.lower(), text)
 
 
 @dataclass(frozen=True)
@@ -162,7 +171,7 @@ def _leaves(delta: object, prefix: str = "") -> list[tuple[str, str]]:
             continue
         path = str(item.get("path") or "")
         full = f"{prefix}{'.' if prefix and path and not path.startswith('[') else ''}{path}"
-        kind = str(item.get("propertyChangeType") or "")
+        kind = _spelled(item.get("propertyChangeType"))
         children = item.get("children")
         if isinstance(children, list) and children:
             found += _leaves(children, full)
@@ -224,7 +233,7 @@ def summarize_what_if(result: Mapping[str, object]) -> WhatIfSummary:
         changes.append(
             ResourceChange(
                 resource_id=resource_id,
-                change_type=str(raw.get("changeType") or "Unsupported"),
+                change_type=_spelled(raw.get("changeType"), "Unsupported"),
                 resource_type=resource_type,
                 name=name,
                 property_changes=tuple(_leaves(raw.get("delta"))),

@@ -175,3 +175,16 @@ def test_what_if_diagnostics_are_shown_beside_the_changes():
             "resources got skipped from validation.")
     assert summary.lines()[-1] == line
     assert WhatIfSummary.from_dict(summary.to_dict()).lines()[-1] == line
+
+
+def test_change_types_are_read_case_insensitively():
+    # ChangeType / PropertyChangeType are CaseInsensitiveEnumMeta enums in the SDK: "delete" is a Delete.
+    summary = summarize_what_if({"properties": {"changes": [
+        change("delete", "aoai-old"),
+        change("modify", "aoai-pool", [{"path": "properties.pool.services", "propertyChangeType": "array",
+                                        "children": [{"path": "[1]", "propertyChangeType": "delete"}]}]),
+    ]}})
+    assert summary.counts == {"Delete": 1, "Modify": 1}
+    assert summary.has_deletes and summary.changes[1].removes_properties
+    assert approval_needed("onDestructive", summary).reason == ("what-if shows 1 resource(s) deleted and 1 "
+                                                                "resource(s) lose properties")
