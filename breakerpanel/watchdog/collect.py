@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from azure.core.exceptions import ResourceNotFoundError
+
 from breakerpanel.azure.clients import apim_client, deployments_client, logs_client
 from breakerpanel.azure.logs_rows import PartialLogsResultError, rows_from_result
 from breakerpanel.core.watch.access import left_out, missing_table_fix
@@ -42,10 +44,16 @@ def read_backends(settings: Settings, allowed: AllowedTarget) -> tuple[list[dict
         client = apim_client(settings, target.subscription_id)
         group, service = target.resource_group, target.apim_name
         names = sorted(str(b.name) for b in client.backend.list_by_service(group, service))
-        bodies = [
-            client.backend.get(group, service, name, api_version=BACKENDS_API_VERSION, cls=_raw_json)
-            for name in names
-        ]
+        bodies = []
+        gone: ResourceNotFoundError | None = None
+        for name in names:
+            try:
+                bodies.append(client.backend.get(group, service, name, api_version=BACKENDS_API_VERSION, cls=_raw_json))
+            except ResourceNotFoundError as exc:
+                # Deleted since the list answered: APIM no longer has it, so it is not part of the configuration.
+                gone = exc
+        if names and not bodies and gone is not None:
+            raise gone  # every one gone: the instance itself went away, which is not an empty configuration
     except Exception as exc:  # every SDK failure, a bare JSONDecodeError included, is reported as data
         return None, problem("backends", exc)
     if not all(isinstance(body, dict) for body in bodies):
