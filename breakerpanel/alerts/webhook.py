@@ -30,15 +30,17 @@ _PERMANENT_REDIRECTS = {301, 308}
 # A receiver's reason is kept only when it is code-shaped: Slack answers a refusal with a bare code as the
 # body (400 invalid_payload, 403 action_prohibited, 404 channel_not_found / no_service, 410
 # channel_is_archived: api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks), Power
-# Automate with {"error": {"code": ..., "message": ...}}. Free text could echo the URL's token or the payload.
-_REASON = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,79}")
+# Automate with {"error": {"code": ..., "message": ...}}. Free text could echo the URL's token or the payload,
+# so only a code's shape is kept: snake_case words (Slack) or PascalCase words (Power Automate, ARM-style);
+# a random mixed-case token (a hook's secret part) is neither.
+_REASON = re.compile(r"[a-z]{2,}(?:_[a-z0-9]+)*|(?:[A-Z][a-z]{2,}){1,12}")
 _REASON_BYTES = 4096
 
 
 def _reason(head: bytes) -> str | None:
     """The short error code in the first bytes of a refusal's body, or None."""
     text = head.decode("utf-8", "replace").strip()
-    if _REASON.fullmatch(text):
+    if len(text) <= 64 and _REASON.fullmatch(text):
         return text
     try:
         body = json.loads(text)
@@ -48,7 +50,7 @@ def _reason(head: bytes) -> str | None:
         return None
     error = body.get("error")
     for code in ((error.get("code") if isinstance(error, dict) else error), body.get("code")):
-        if isinstance(code, str) and _REASON.fullmatch(code):
+        if isinstance(code, str) and len(code) <= 64 and _REASON.fullmatch(code):
             return code
     return None
 

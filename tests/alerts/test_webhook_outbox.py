@@ -307,6 +307,9 @@ def test_a_retry_after_past_the_backoff_cap_is_honoured_and_bounded(stores: Call
                                     "trigger 'manual' of type 'Request' did not match its schema"}})},
      "HTTP 400 TriggerInputSchemaMismatch"),
     ({"status": 403, "body": "denied for https://hooks.example/services/T0/B0/XyZsecret"}, "HTTP 403"),
+    ({"status": 404, "body": "Xq7ZkP2mWvR9tLb4NcY8sJd3"}, "HTTP 404"),  # a token-like echo is not a reason
+    ({"status": 401, "body": json.dumps({"error": {"code": "DirectApiAuthorizationRequired"}})},
+     "HTTP 401 DirectApiAuthorizationRequired"),
 ])
 def test_a_refusal_records_the_receivers_reason_and_nothing_else(
         receiver: Callable[..., Receiver], tmp_path: Path, answer: dict[str, Any], recorded: str) -> None:
