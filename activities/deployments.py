@@ -8,6 +8,7 @@ allowlisted, parameters valid for it): an activity can be reached by an orchestr
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from activities.outcomes import Outcome, call_azure, refused_in_body, reports_failures
 from activities.policy import current_policy, refused
 from breakerpanel.azure.clients import deployments_client
+from breakerpanel.core.instants import format_instant, parse_instant
 from breakerpanel.core.polling import canonical_state
 from breakerpanel.core.whatif import summarize_what_if
 from breakerpanel.settings import load_settings
@@ -25,6 +27,7 @@ from breakerpanel.settings import load_settings
 bp = df.Blueprint()
 
 GATEWAY_TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "gateway" / "main.json"
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @cache
@@ -172,9 +175,12 @@ def arm_rollback_point(payload: dict[str, Any]) -> Outcome:
                 and canonical_state(properties.get("provisioningState")) == "Succeeded"
                 and str(values.get("apimServiceName", "")).lower() == target["apimName"].lower()
             ):
-                candidates.append((str(properties.get("timestamp")), body["name"], properties, values))
+                candidates.append((properties.get("timestamp"), body["name"], properties, values))
         untrusted = []
-        for timestamp, name, properties, values in sorted(candidates, key=lambda c: c[0], reverse=True):
+        # Newest first by the instant itself (text order breaks on fractional digits); one without a time last.
+        for stamp, name, properties, values in sorted(candidates, key=lambda c: parse_instant(c[0]) or _NEVER,
+                                                      reverse=True):
+            timestamp = format_instant(parse_instant(stamp)) if parse_instant(stamp) else None
             template_hash = properties.get("templateHash")
             if not committed or str(template_hash) != str(committed):
                 untrusted.append({"deploymentName": name, "timestamp": timestamp,

@@ -27,6 +27,7 @@ POST   /_twin/arm/roleAssignments     a role assignment the prerequisites list: 
 POST   /_twin/arm/settle              run every active deployment to its end now
 GET    /_twin/arm/failures            injected provisioning failures
 POST   /_twin/arm/failures            fail a resource when deployed: {resource (id glob), status, code, message, count?}
+POST   /_twin/arm/validateMode        validate's documented forms: {async (202 + Location), failureStatus 400|200}
 POST   /_twin/apim/services           create an APIM instance: {subscriptionId, resourceGroup, name, sku?, location?,
                                       identity? (SystemAssigned by default, UserAssigned, None)}
 PUT    /_twin/rbac                    RBAC mode on: callers may do only what their role assignments allow
