@@ -78,7 +78,12 @@ def read_deployments(
             if str(props.get("provisioningState") or "").lower() != "failed":
                 continue
             name = str(deployment.get("name") or "")
-            operations = [op.as_dict() for op in client.deployment_operations.list(target.resource_group, name)]
+            try:
+                operations = [op.as_dict() for op in client.deployment_operations.list(target.resource_group, name)]
+            except ResourceNotFoundError:
+                # Deleted since the list answered (ARM prunes history near 800 per group; anyone may delete a
+                # record): the deployment's own error, in the list's answer, is what is left to diagnose.
+                continue
             failed_operations[name.lower()] = [
                 op for op in operations
                 if str((op.get("properties") or {}).get("provisioningState") or "").lower() == "failed"

@@ -51,3 +51,40 @@ def test_a_backend_deleted_between_the_list_and_its_get_is_left_out_not_unknown(
     names = {b["backend"] for b in target["breakers"]}
     assert "aoai-westus" not in names and "aoai-eastus" in names
     assert result.report["status"] == "ok"
+
+
+def test_a_failed_deployment_deleted_before_its_operations_are_read_is_still_reported(twin_server,
+                                                                                        tmp_path: Path) -> None:
+    """ARM deletes deployment history by itself near the 800-per-group limit, and anyone may delete a record: the
+    operations of a Failed deployment listed a moment ago then answer 404 DeploymentNotFound. The deployment's
+    own error (in the list's answer) still says what failed; the other sources are not made unknown by it."""
+    from twin.faults import parse_rule
+    from twin.gateway.loader import load_scenario
+    from twin.gateway.scenarios import RESOURCE_GROUP, SUBSCRIPTION
+
+    twin = twin_server.twin
+    twin.reset()
+    loaded = load_scenario(twin, "failed-deployment", start=START)
+    (failed,) = [i for i in loaded.expected if i.kind == "ProvisioningFailed"]
+    twin.faults.set([parse_rule({"route": "arm.deployments.list", "kind": "latency", "latencyMs": 1500, "count": 1})])
+
+    def delete_once_listed() -> None:
+        deadline = time.monotonic() + 10
+        while not twin.captured("arm.deployments.list") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with twin.lock:
+            twin.arm.delete(SUBSCRIPTION, RESOURCE_GROUP, failed.subject)
+
+    deleter = threading.Thread(target=delete_once_listed)
+    env = {**twin_server.environment(), "BREAKERPANEL_TARGETS": json.dumps(loaded.targets),
+           "BREAKERPANEL_STORE": "sqlite", "BREAKERPANEL_STATE_DIR": str(tmp_path / "state")}
+    deleter.start()
+    with environment(env):
+        result = run_pass(failed.onset + timedelta(minutes=5))
+    deleter.join()
+    assert [c["status"] for c in twin.captured("arm.operations.list")] == [404]
+    (target,) = result.report["targets"]
+    assert target["sources"]["deployments"] is True, target["problems"]
+    (incident,) = result.report["incidents"]
+    assert (incident["kind"], incident["deployment"]) == ("ProvisioningFailed", failed.subject)
+    assert incident["evidence"]["failedOperations"], incident["evidence"]
