@@ -124,3 +124,50 @@ def test_a_partial_answer_is_unknown_with_the_services_cause(twin_server: Any, t
     assert found["code"] == "PartialError"
     assert "exceeded the internal record count limit 3" in found["message"]
     assert "allow_partial" not in found["message"]  # an operator reads this, not a caller of logs_rows
+
+
+def _loaded_region_down(twin_server: Any, tmp_path: Path) -> tuple[Any, dict[str, str]]:
+    from twin.gateway.loader import load_scenario
+
+    twin_server.twin.reset()
+    loaded = load_scenario(twin_server.twin, "region-down", start=START)
+    env = {**twin_server.environment(), "BREAKERPANEL_TARGETS": json.dumps(loaded.targets),
+           "BREAKERPANEL_STORE": "sqlite", "BREAKERPANEL_STATE_DIR": str(tmp_path / "state")}
+    return loaded, env
+
+
+def test_a_short_throttle_is_waited_out_and_a_long_one_is_unknown_at_once(twin_server: Any, tmp_path: Path) -> None:
+    """Log Analytics throttles with 429 and Retry-After: a short wait is retried inside the run, a long one makes
+    the run unknown (transient, with the wait) without sleeping through it."""
+    from twin.faults import parse_rule
+
+    loaded, env = _loaded_region_down(twin_server, tmp_path)
+    twin = twin_server.twin
+    at = loaded.expected[0].onset + THRESHOLDS["BreakerStuckOpen"] + PERIOD
+    twin.faults.set([parse_rule({"route": "logs.query", "kind": "throttle", "retryAfter": 0, "count": 1})])
+    with environment(env):
+        waited = run_pass(at)
+    assert [c["status"] for c in twin.captured("logs.query")] == [429, 200]
+    assert [(i["kind"], i["state"]) for i in waited.report["incidents"]] == [("BreakerStuckOpen", "opened")]
+    twin.clear_captured()
+    twin.faults.set([parse_rule({"route": "logs.query", "kind": "throttle", "retryAfter": 120})])
+    with environment(env):
+        refused = run_pass(at + PERIOD)
+    assert [c["status"] for c in twin.captured("logs.query")] == [429]
+    (found,) = [p for p in refused.report["targets"][0]["problems"] if p["source"] == "gatewayLogs"]
+    assert (found["status"], found["transient"], found["retryAfterSeconds"]) == (429, True, 120)
+    assert refused.exit_code == 3 and refused.report["incidents"][0]["state"] == "ongoing"
+
+
+def test_a_gateway_timeout_is_unknown_and_transient(twin_server: Any, tmp_path: Path) -> None:
+    """A query running past its server timeout fails 504 Gateway Timeout
+    (learn.microsoft.com/azure/azure-monitor/logs/api/timeouts)."""
+    from twin.faults import parse_rule
+
+    loaded, env = _loaded_region_down(twin_server, tmp_path)
+    twin_server.twin.faults.set([parse_rule({"route": "logs.query", "kind": "error", "status": 504})])
+    with environment(env):
+        timed_out = run_pass(loaded.expected[0].onset + THRESHOLDS["BreakerStuckOpen"] + PERIOD)
+    assert timed_out.exit_code == 3 and timed_out.report["incidents"] == []
+    (found,) = [p for p in timed_out.report["targets"][0]["problems"] if p["source"] == "gatewayLogs"]
+    assert (found["status"], found["transient"]) == (504, True) and "fix" not in found
