@@ -92,6 +92,8 @@ class AppInsightsSink:
         self._logger.addHandler(self._handler)
         self._lock = threading.Lock()  # the result list is per emit: one emit at a time
         self._now = now or (lambda: datetime.now(UTC))  # ingestion's clock: the real one
+        # Connect and read timeouts, each, plus the credential's token request (managed identity).
+        self.max_seconds = 2 * timeout_seconds + 30
 
     def deliver(self, notification: Mapping[str, Any]) -> Delivery:
         """Send one custom event and wait for ingestion's answer. Never raises."""

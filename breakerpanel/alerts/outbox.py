@@ -37,6 +37,7 @@ BACKOFF_MAX = timedelta(hours=1)
 # but not without bound: a wrong or hostile header must not park a notification for the rest of RETENTION.
 RETRY_AFTER_MAX = timedelta(hours=6)
 RETENTION = timedelta(days=7)
+CLAIM_MIN = timedelta(seconds=120)
 # An incident transition younger than this with no outbox record is staged again: the incident write
 # succeeded but its outbox insert did not (storage failed in between, the process died).
 RECONCILE_WINDOW = timedelta(days=1)
@@ -54,6 +55,8 @@ class Delivery:
 
 class Sink(Protocol):
     name: str
+    # The longest one delivery may take (its connect and read timeouts, a token): a claim outlives it.
+    max_seconds: float
 
     def deliver(self, notification: Mapping[str, Any]) -> Delivery: ...
 
@@ -170,9 +173,15 @@ def _apply(state: dict[str, Any], result: Delivery, wall: datetime, staged_at: d
 
 
 def deliver(store: Store, sinks: Mapping[str, Sink], *, prefix: str = "", wall: datetime | None = None,
-            holder: str | None = None, claim_seconds: float = 120.0) -> DeliveryReport:
-    """Send every due record under `prefix` to its pending sinks; never raises (problems are reported)."""
+            holder: str | None = None, claim_seconds: float | None = None) -> DeliveryReport:
+    """Send every due record under `prefix` to its pending sinks; never raises (problems are reported).
+
+    A record's claim lasts `claim_seconds`, by default longer than sending it to every sink can take: a claim
+    that expired while its holder was still sending would let an overlapping run send the record again."""
     wall = wall or datetime.now(UTC)
+    if claim_seconds is None:
+        claim_seconds = max(CLAIM_MIN.total_seconds(),
+                            sum(float(getattr(s, "max_seconds", 0.0)) for s in sinks.values()) + 30.0)
     holder = holder or f"deliver-{uuid.uuid4().hex[:12]}"
     report = DeliveryReport(problems=[])
     assert report.problems is not None

@@ -77,6 +77,8 @@ class WebhookSink:
         self._secret = secret
         self._format = fmt
         self._timeout = timeout_seconds
+        # requests applies the timeout to the connect and to the read, each: one POST may take both.
+        self.max_seconds = 2 * timeout_seconds
         self._verify = verify
         self._session = requests.Session()
 

@@ -360,3 +360,30 @@ def test_slack_text_is_escaped_and_teams_gets_the_documented_card_message(receiv
     card = attachment["content"]
     assert card["type"] == "AdaptiveCard" and card["version"] == "1.4" and "$schema" in card
     assert any("Page <!channel> & check" in block["text"] for block in card["body"])  # a card shows it as is
+
+
+def test_a_claim_outlives_the_longest_delivery_so_an_overlapping_run_does_not_resend(
+        stores: Callable[[], Store], receiver: Callable[..., Receiver]) -> None:
+    """With BREAKERPANEL_ALERT_TIMEOUT at its 60 s maximum, one POST may take 120 s (requests' connect and read
+    timeouts each), and a record with two sinks longer. The claim was a fixed 120 s: a run starting 130 s
+    after another, while that one was still inside the POST, saw the claim expired and sent it again."""
+    store = stores()
+    outbox.stage_incident(store, _view(), ["webhook"], WALL)
+    hook = receiver(delay=1.0)  # the first run's POST is still open when the second run looks
+    first_report: list[outbox.DeliveryReport] = []
+
+    def first() -> None:
+        first_report.append(outbox.deliver(stores(), {"webhook": _sink(hook.url, timeout=60)}, wall=WALL,
+                                           holder="run-a"))
+
+    runner = threading.Thread(target=first)
+    runner.start()
+    deadline = time.monotonic() + 10
+    while not hook.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = outbox.deliver(stores(), {"webhook": _sink(hook.url, timeout=60)},
+                            wall=WALL + timedelta(seconds=130), holder="run-b")
+    runner.join()
+    assert hook.requests and first_report[0].delivered == 1
+    assert (second.delivered, second.skipped_claimed) == (0, 1)
+    assert len(hook.requests) == 1
