@@ -171,3 +171,27 @@ def test_a_gateway_timeout_is_unknown_and_transient(twin_server: Any, tmp_path: 
     assert timed_out.exit_code == 3 and timed_out.report["incidents"] == []
     (found,) = [p for p in timed_out.report["targets"][0]["problems"] if p["source"] == "gatewayLogs"]
     assert (found["status"], found["transient"]) == (504, True) and "fix" not in found
+
+
+def test_an_instance_logging_to_two_workspaces_is_counted_once(twin_server: Any, tmp_path: Path) -> None:
+    """A resource-centric query reads every workspace holding the instance's logs ("Resources might additionally
+    send data to multiple workspaces", azure-resource-queries): with two diagnostic settings each request comes
+    back twice, and a count-based rule would see twice the failures there were."""
+    from twin.gateway.loader import load_scenario
+
+    other = "0b7e3f6a-9f55-4d0e-8f0c-3f1e2d4c5b6a"
+    evidence = []
+    for copies in (1, 2):
+        twin_server.twin.reset()
+        loaded = load_scenario(twin_server.twin, "region-down", start=START)
+        if copies == 2:
+            for result in loaded.results:  # the second diagnostic setting's workspace gets the same rows
+                twin_server.twin.logs.append_rows(result.rows, other)
+        targets = [{k: v for k, v in t.items() if k != "logAnalyticsWorkspaceId"} for t in loaded.targets]
+        env = {**twin_server.environment(), "BREAKERPANEL_TARGETS": json.dumps(targets),
+               "BREAKERPANEL_STORE": "sqlite", "BREAKERPANEL_STATE_DIR": str(tmp_path / f"state-{copies}")}
+        with environment(env):
+            found = run_pass(loaded.expected[0].onset + THRESHOLDS["BreakerStuckOpen"] + PERIOD)
+        (incident,) = found.report["incidents"]
+        evidence.append({k: incident["evidence"][k] for k in ("requests", "countedFailures", "successes")})
+    assert evidence[0]["requests"] > 0 and evidence[1] == evidence[0]

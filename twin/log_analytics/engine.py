@@ -182,6 +182,9 @@ class LogsEngine:
                         raise ValueError("column 'TimeGenerated' (datetime) is required")
                     # error() aborts the one INSERT, so a batch with a missing TimeGenerated adds nothing.
                     source = f"CASE WHEN {source} IS NULL THEN error('a row has no TimeGenerated') ELSE {source} END"
+                elif name == "TenantId" and workspace is not None:
+                    # The receiving workspace's id, as Log Analytics writes it at ingestion (LogsState.append_rows).
+                    source = f"CAST(${_WORKSPACE} AS VARCHAR)"
                 elif name == "Type":
                     default = _string_literal(TABLE)
                     source = f"COALESCE({source}, {default})" if name in present else default

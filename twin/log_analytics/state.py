@@ -6,7 +6,8 @@ that workspace's alone. Rows appended without one go to a *default* workspace, w
 id that has no rows of its own — so a test that seeds rows and queries any id keeps working, and two
 scenarios in two named workspaces never see each other's rows. A resource-centric query
 (`/v1/{resourceId}/query`) sees the rows of every workspace, default included, whose `_ResourceId` equals
-that id ignoring case, as Log Analytics answers for a resource that sends its logs to several workspaces.
+that id ignoring case, as Log Analytics answers for a resource that sends its logs to several workspaces. A row
+appended to a named workspace carries that workspace's id in TenantId, as Log Analytics writes it at ingestion.
 
 Clock: the wall clock unless a test pins it (PUT /_twin/logs/clock); it ends a bare-duration timespan and is
 what `ago()` and `now()` read. Ingestion delay (PUT /_twin/logs/ingestion): a row is visible to queries only
@@ -89,6 +90,9 @@ class LogsState:
 
         ValueError names the row index and column.
         """
+        if workspace_id is not None:
+            # TenantId is the receiving workspace's id, written by Log Analytics at ingestion, whatever the sender put.
+            rows = [{**row, "TenantId": workspace_id.lower()} for row in rows]
         added = self._engine.insert(prepare_rows(rows), None if workspace_id is None else workspace_id.lower())
         if workspace_id is not None:
             key = workspace_id.lower()

@@ -1,8 +1,9 @@
 """The one Log Analytics query a watchdog run sends per workspace: gateway logs aggregated per backend × bin.
 
 Log Analytics does the counting; the answer has one row per (resource, backend, bin) however many requests
-the gateway served, so what the watchdog receives stays flat in traffic volume. Every value that enters the
-text (resource ids, backend names, URLs, codes, instants) goes through `kql_string` / typed literals; nothing
+the gateway served, so what the watchdog receives stays flat in traffic volume. It counts per workspace (TenantId)
+first and keeps the fullest copy, so an instance logging to two workspaces is not counted twice. Every value that
+enters the text (resource ids, backend names, URLs, codes, instants) goes through `kql_string` / typed literals; nothing
 from a payload is pasted in raw.
 
 Columns of the answer:
@@ -122,7 +123,13 @@ def gateway_query(targets: Sequence[QueryTarget], start: datetime, end: datetime
             " MaxRetryAfter = max(iff(BackendResponseCode == 429, RetryAfter, int(null))),"
             " GatewayOnly = countif(IsGatewayOnly),"
             " LastSuccess = max(iff(IsSuccess, TimeGenerated, datetime(null)))"
-            f" by Resource, Backend, Bin = bin(TimeGenerated, {int(bin_seconds)}s)",
+            f" by Resource, Backend, Bin = bin(TimeGenerated, {int(bin_seconds)}s), TenantId",
+            # A resource-centric query reads every workspace the instance sends its logs to: with two diagnostic
+            # settings each request is there twice. Counted per workspace (TenantId) first, the fullest copy of
+            # each bin wins instead of the copies adding up.
+            "| summarize Requests = max(Requests), Successes = max(Successes), Counted = max(Counted),"
+            " Ignored = max(Ignored), Throttled = max(Throttled), MaxRetryAfter = max(MaxRetryAfter),"
+            " GatewayOnly = max(GatewayOnly), LastSuccess = max(LastSuccess) by Resource, Backend, Bin",
             "| order by Resource asc, Backend asc, Bin asc",
         ]
     )
