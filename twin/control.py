@@ -13,6 +13,9 @@ POST   /_twin/logs/rows               append ApiManagementGatewayLogs rows: {"ro
 PUT    /_twin/logs/clock              pin Log Analytics' "now" (ago(), timespans): {"now": iso} or {"now": null}
 GET    /_twin/logs/clock              the pinned "now", if any
 PUT    /_twin/logs/ingestion          ingestion delay {"delaySeconds": N}: rows queryable once now >= TimeGenerated+N
+PUT    /_twin/logs/access             {"hiddenWorkspaces": [id]}: left out of resource-centric answers (no error)
+PUT    /_twin/logs/tables             {"workspacesWithoutTable": [id]}: a query naming the gateway table there is 400
+PUT    /_twin/logs/limits             {"maxRecords": N}: a bigger answer is 200 with the rows cut and PartialError
 GET    /_twin/logs/ingestion          the ingestion delay
 POST   /_twin/gateway/scenario        load a traffic scenario: {"name", "start", "seed"?, "durationMinutes"?}
                                       -> {targets, rows (per workspace), events, expected} (twin/gateway/)
