@@ -178,3 +178,31 @@ def test_the_bin_is_never_wider_than_the_shortest_rule_interval() -> None:
     assert bin_seconds_for([config("PT30S"), config("PT1H")]) == 30
     assert bin_seconds_for([config("PT1H")]) == 300
     assert bin_seconds_for([]) == 60
+
+
+def test_a_failed_module_is_one_incident_under_the_deployment_that_ran_it() -> None:
+    # A Bicep module in the same resource group: ARM lists the module's own deployment next to the one a person
+    # ran, both Failed; the parent's failed operation is the nested deployment, its details the module's error.
+    parent = _deployment("main", "Failed", NOW - timedelta(minutes=20))
+    module = _deployment("backends-module", "Failed", NOW - timedelta(minutes=21))
+    nested_operation = {
+        "operationId": "C3D4",
+        "properties": {
+            "provisioningState": "Failed", "timestamp": "2026-12-03T11:40:05Z", "statusCode": "BadRequest",
+            "statusMessage": {"status": "Failed", "error": {
+                "code": "DeploymentFailed", "message": "At least one resource deployment operation failed.",
+                "details": [{"code": "ValidationError", "message": "Backend Entity 'aoai-x' not found."}]}},
+            "targetResource": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Resources/deployments/"
+                                     "backends-module", "resourceType": "Microsoft.Resources/deployments",
+                               "resourceName": "backends-module"},
+        },
+    }
+
+    found = observe_deployments([parent, module], {"main": [nested_operation], "backends-module": [FAILED_OPERATION]},
+                                [], NOW)
+
+    assert [(o.kind, o.subject) for o in found] == [("ProvisioningFailed", "main")]
+    assert [op["code"] for op in found[0].evidence["failedOperations"]] == ["ValidationError"]
+    # A module deployment nobody's failed deployment ran is still its own incident.
+    alone = observe_deployments([module], {"backends-module": [FAILED_OPERATION]}, [], NOW)
+    assert [o.subject for o in alone] == ["backends-module"]

@@ -306,6 +306,27 @@ def _output_resources(deployment: Mapping[str, Any]) -> set[str]:
         found, list) else set()
 
 
+def _nested_failures(listed: list[Mapping[str, Any]],
+                     failed_operations: Mapping[str, list[Mapping[str, Any]]]) -> set[str]:
+    """Names of Failed deployments that another listed Failed deployment ran as a nested one (a Bicep module in
+    the same resource group): ARM lists both, and the parent's failed operation on the nested deployment carries
+    the nested failure in its details — one failure, so one incident, under the name the person deployed."""
+    failed = {str(d.get("name") or "").lower() for d in listed
+              if str(_props(d).get("provisioningState") or "").lower() == "failed"}
+    found: set[str] = set()
+    for parent in failed:
+        for op in failed_operations.get(parent, []):
+            props = op.get("properties") if isinstance(op, Mapping) else None
+            target = props.get("targetResource") if isinstance(props, Mapping) else None
+            if not isinstance(target, Mapping):
+                continue
+            kind = str(target.get("resourceType") or "").lower()
+            child = str(target.get("resourceName") or "").rsplit("/", 1)[-1].lower()
+            if kind == "microsoft.resources/deployments" and child in failed and child != parent:
+                found.add(child)
+    return found
+
+
 def observe_deployments(
     deployments: Iterable[Mapping[str, Any]],
     failed_operations: Mapping[str, list[Mapping[str, Any]]],
@@ -317,6 +338,7 @@ def observe_deployments(
     a later deployment of the same name succeeded, or a later successful one (anyone's: a fixed rollout has a
     new name) deployed every resource that failed."""
     listed = [d for d in deployments if isinstance(d, Mapping)]
+    nested = _nested_failures(listed, failed_operations)
     found: list[Observation] = []
     for deployment in listed:
         when = deployment_time(deployment)
@@ -325,6 +347,8 @@ def observe_deployments(
         if str(_props(deployment).get("provisioningState") or "").lower() != "failed":
             continue
         name = str(deployment.get("name") or "")
+        if name.lower() in nested:
+            continue  # a module's deployment: the deployment that ran it reports the failure, with its cause
         operations = failed_operations.get(name.lower(), [])
         diagnoses = diagnose_operations(operations)
         if not diagnoses:
