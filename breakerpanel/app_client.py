@@ -5,8 +5,9 @@ Service Authentication on, a Microsoft Entra token for the app registration (`ap
 from azure-identity: `DefaultAzureCredential` (managed identity, environment, `az login`, ...) or
 `AzureCliCredential` alone. A local host in `BREAKERPANEL_AUTH=functionKey` mode needs only the key.
 
-Neither a key nor a token is ever sent over plain http to a host that is not loopback, and neither appears
-in an error message. Every failure is an `AppError`: a one-line message, the fix, and the CLI's exit code
+Neither a key nor a token is ever sent over plain http to a host that is not loopback, nor along a redirect
+(a 3xx is reported, never followed), and neither appears in an error message.
+Every failure is an `AppError`: a one-line message, the fix, and the CLI's exit code
 (2: the call as configured cannot succeed; 3: the app could not be reached or answered something unreadable;
 1: the app refused it for the rollout's state).
 """
@@ -173,15 +174,25 @@ def _first_line(text: str, limit: int = 300) -> str:
     return line[:limit]
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: urllib's handler copies every header but Content-Length/-Type onto the new
+    request — the function key and the bearer token included — to whatever host and scheme `Location` names
+    (plain http too). A 3xx comes back as the HTTPError it is, and the client reports it."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
+        return None
+
+
 class AppClient:
     """One app, one identity (the azure-identity credential `config.credential` names). `opener` is
-    urllib's `OpenerDirector.open` unless given."""
+    urllib's `OpenerDirector.open` (never following redirects) unless given."""
 
     def __init__(self, config: AppConfig, opener: Callable[..., Any] | None = None) -> None:
         self.config = config
         self._token: tuple[str, float] | None = None
         context = ssl.create_default_context(cafile=config.ca_bundle) if config.ca_bundle else None
-        self._open = opener or urllib.request.build_opener(urllib.request.HTTPSHandler(context=context)).open
+        self._open = opener or urllib.request.build_opener(urllib.request.HTTPSHandler(context=context),
+                                                           _NoRedirect()).open
 
     # ----------------------------------------------------------------------------------------- auth
 
@@ -310,6 +321,12 @@ class AppClient:
         if status == 409:
             return AppError(f"409 {code or 'Conflict'}: {reason or 'refused for the rollout’s current state'}", "",
                             EXIT_REFUSED, status=status, code=code)
+        if 300 <= status < 400:
+            location = _first_line(str(headers.get("Location") or "") if headers is not None else "", 200)
+            return AppError(f"{self.config.url} answered {status}, a redirect to {location or 'nowhere'}, which is "
+                            "never followed (the function key and token would go with it)",
+                            f"set {ENV_URL} (--app) to the function app's own https base URL", EXIT_UNREACHABLE,
+                            status=status, code=code)
         if status == 429 or status >= 500:
             return AppError(f"{status} {code or 'unavailable'}: {reason or 'the app could not answer now'}",
                             "try again later" if status != 500 or not code else

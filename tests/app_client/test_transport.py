@@ -4,14 +4,17 @@ the fix and the exit code, no traceback, no secret."""
 from __future__ import annotations
 
 import socket
+import threading
 import urllib.error
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 import pytest
 
 from breakerpanel import cli
 from breakerpanel.app_cli import follow
 from breakerpanel.app_client import AppClient, AppError, app_config, is_loopback, retry_after_seconds
-from tests.app_client.conftest import KEY, Stack, rollout_request
+from tests.app_client.conftest import KEY, Stack, as_user, rollout_request
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.8.0.1", "::1", "[::1]", "localhost", "LOCALHOST."])
@@ -163,3 +166,49 @@ def test_a_name_that_does_not_resolve_names_the_setting() -> None:
     assert unresolved.value.exit_code == 3
     assert "cannot resolve breakerpanel-typo.azurewebsites.net" in unresolved.value.message
     assert "BREAKERPANEL_APP_URL" in unresolved.value.message
+
+
+class _Capture(BaseHTTPRequestHandler):
+    """Where a redirect points: records the headers of whatever reaches it."""
+
+    seen: ClassVar[list[dict[str, str]]] = []
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        type(self).seen.append({k.lower(): v for k, v in self.headers.items()})
+        body = b'{"rollouts": [], "days": 7}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_never_followed_with_the_key_or_token(entra_stack: Stack, monkeypatch: pytest.MonkeyPatch,
+                                                            status: int) -> None:
+    # urllib's default redirect handler copies every header but Content-Length/-Type onto the new request,
+    # Authorization and x-functions-key included, to whatever host (and over plain http) Location names.
+    as_user(monkeypatch, "token-ada")
+    _Capture.seen = []
+    elsewhere = HTTPServer(("127.0.0.1", 0), _Capture)
+    thread = threading.Thread(target=elsewhere.serve_forever, daemon=True)
+    thread.start()
+    try:
+        location = f"http://127.0.0.1:{elsewhere.server_address[1]}/api/rollouts"
+        entra_stack.server.faults.append((status, b"", {"Location": location}))
+
+        run = entra_stack.cli("list", "--json")
+    finally:
+        elsewhere.shutdown()
+        elsewhere.server_close()
+        thread.join()
+
+    assert _Capture.seen == []  # nothing at all reached the other host
+    assert run.code == 3
+    assert f"{status}" in run.err and "redirect" in run.err.lower() and location in run.err
+    assert KEY not in run.err + run.out and "token-ada" not in run.err + run.out
