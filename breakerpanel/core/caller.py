@@ -9,8 +9,10 @@ identities in Azure App Service authentication"); the platform says it is on by 
 
 - mode "easyAuth" (the default, and what infra/app deploys): the headers are trusted only when the platform
   says Easy Auth is on; otherwise every call is refused as a misconfiguration (500, never a guess). A call
-  without a principal, or one without an Entra object id, is a 401; a principal without the route's app role
-  is a 403.
+  without a principal, one signed in by another identity provider than Microsoft Entra ID (auth_typ "aad"),
+  or one without an Entra object id (the oid claim), is a 401; a principal without the route's app role is a
+  403. A user and an application (a service principal or managed identity, app-only token: roles, oid, no
+  upn) are both callers; the app roles' allowedMemberTypes (infra/app/app-roles.json) say which may be which.
 - mode "functionKey" (an explicit setting, for local use): the function key alone admits; the principal
   headers are ignored whatever they say, and the caller is the anonymous operator "function key" — who has
   no identity four eyes could tell apart.
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 PRINCIPAL_HEADER = "x-ms-client-principal"
-PRINCIPAL_ID_HEADER = "x-ms-client-principal-id"
+ENTRA_PROVIDER = "aad"  # auth_typ / X-MS-CLIENT-PRINCIPAL-IDP of a Microsoft Entra ID sign-in
 PRINCIPAL_NAME_HEADER = "x-ms-client-principal-name"
 _ROLE_CLAIMS = ("roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role")
 _OID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifier", "oid")
@@ -81,6 +83,13 @@ def read_caller(headers: Mapping[str, str]) -> Caller | None:
     if encoded is None:
         return None
     principal = _principal(encoded)
+    # auth_typ names the identity provider that signed the caller in ("aad": Microsoft Entra ID). Only Entra
+    # vouches for an object id and this app registration's app roles: a principal from any other provider the
+    # app might be given (a custom OpenID Connect one can emit `oid` and `roles` claims too) is no caller here.
+    provider = str(principal.get("auth_typ") or "")
+    if provider.lower() != ENTRA_PROVIDER:
+        raise ValueError(f"the signed-in principal is from identity provider {provider[:40]!r}, not Microsoft "
+                         f"Entra ID ({ENTRA_PROVIDER!r}); sign in with Microsoft Entra ID")
     claims = [c for c in principal.get("claims") or [] if isinstance(c, dict) and isinstance(c.get("val"), str)]
 
     def first(types: tuple[str, ...]) -> str:
@@ -92,7 +101,9 @@ def read_caller(headers: Mapping[str, str]) -> Caller | None:
 
     role_types = {str(principal.get("role_typ") or ""), *_ROLE_CLAIMS} - {""}
     roles = frozenset(str(c["val"]) for c in claims if c.get("typ") in role_types and c["val"])
-    object_id = first(_OID_CLAIMS) or str(lowered.get(PRINCIPAL_ID_HEADER) or "").strip()
+    # The object id only from the token's oid claim: X-MS-CLIENT-PRINCIPAL-ID is "an identifier for the caller
+    # set by the identity provider", not documented as the object id, and four eyes must compare one kind of id.
+    object_id = first(_OID_CLAIMS)
     upn = first(_UPN_CLAIMS)
     name_type = str(principal.get("name_typ") or "")
     name = first((name_type, *_NAME_CLAIMS) if name_type else _NAME_CLAIMS) or upn or str(

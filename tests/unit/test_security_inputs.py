@@ -143,3 +143,60 @@ def test_identities_without_an_object_id_cannot_be_told_apart() -> None:
     assert same_person({"objectId": "a"}, {"objectId": "b"}) is False
     assert same_person({"objectId": ""}, {"objectId": "b"}) is None
     assert same_person("function key", "function key") is None
+
+
+def _principal_of(provider: str, claims: list[dict[str, str]], **headers: str) -> dict[str, str]:
+    payload = {"auth_typ": provider, "claims": claims,
+               "name_typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+               "role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"}
+    return {"X-MS-CLIENT-PRINCIPAL": base64.b64encode(json.dumps(payload).encode()).decode(), **headers}
+
+
+OID = "http://schemas.microsoft.com/identity/claims/objectidentifier"
+
+
+@pytest.mark.parametrize("provider", ["github", "partner-oidc", "google", ""])
+def test_only_a_microsoft_entra_sign_in_is_a_caller(provider: str) -> None:
+    # auth_typ is "the name of the identity provider that App Service authentication uses" (learn.microsoft.com,
+    # "Work with user identities in Azure App Service authentication"). A custom OpenID Connect provider added
+    # to the app can emit `oid` and `roles` claims: they are not Entra's object id nor this app's roles.
+    headers = _principal_of(provider, [{"typ": OID, "val": "11111111-1111-1111-1111-111111111111"},
+                                       {"typ": "roles", "val": "Rollout.Approve"}],
+                            **{"X-MS-CLIENT-PRINCIPAL-IDP": provider})
+    verdict, caller = authorize(headers, "Rollout.Approve", mode="easyAuth", platform_easy_auth=True)
+    assert (verdict.allowed, verdict.status, caller) == (False, 401, None)
+    assert "Microsoft Entra ID" in verdict.reason
+
+
+def test_the_object_id_comes_from_the_oid_claim_only() -> None:
+    # X-MS-CLIENT-PRINCIPAL-ID is "an identifier for the caller set by the identity provider": four eyes
+    # compares object ids, so another kind of identifier must not stand in for one.
+    headers = _principal_of("aad", [{"typ": "roles", "val": "Rollout.Approve"},
+                                    {"typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier",
+                                     "val": "pairwise-sub-value"}],
+                            **{"X-MS-CLIENT-PRINCIPAL-ID": "pairwise-sub-value"})
+    verdict, caller = authorize(headers, "Rollout.Approve", mode="easyAuth", platform_easy_auth=True)
+    assert (verdict.allowed, verdict.status, caller) == (False, 401, None)
+    assert "oid" in verdict.reason
+
+
+def test_an_application_caller_with_an_app_only_token_is_admitted_by_its_app_role() -> None:
+    # What Easy Auth passes on for a client-credentials / managed-identity token (v2): roles, oid, azp, idtyp
+    # app, no upn, no name (learn.microsoft.com, "Access token claims reference").
+    sp = "77777777-7777-7777-7777-777777777777"
+    headers = _principal_of("AAD", [
+        {"typ": "aud", "val": "5b2c7f0e-1111-4c3d-9e8f-0a1b2c3d4e5f"},
+        {"typ": "iss", "val": "https://login.microsoftonline.com/72f988bf-0000-0000-0000-000000000000/v2.0"},
+        {"typ": "azp", "val": "88888888-8888-8888-8888-888888888888"}, {"typ": "azpacr", "val": "2"},
+        {"typ": "idtyp", "val": "app"}, {"typ": OID, "val": sp.upper()},
+        {"typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier", "val": sp},
+        {"typ": "roles", "val": "Rollout.Deploy"}, {"typ": "ver", "val": "2.0"},
+    ], **{"X-MS-CLIENT-PRINCIPAL-ID": sp, "X-MS-CLIENT-PRINCIPAL-IDP": "aad"})
+    verdict, caller = authorize(headers, "Rollout.Deploy", mode="easyAuth", platform_easy_auth=True)
+    assert verdict.allowed and caller is not None
+    assert (caller.object_id, caller.upn, caller.name) == (sp, "", sp)
+    # approving is a user's app role: the same application is refused, and a person approving it is another
+    verdict, _ = authorize(headers, "Rollout.Approve", mode="easyAuth", platform_easy_auth=True)
+    assert (verdict.allowed, verdict.status) == (False, 403)
+    assert same_person(caller.to_dict(), {"objectId": "11111111-1111-1111-1111-111111111111"}) is False
+    assert same_person(caller.to_dict(), {"objectId": sp}) is True
