@@ -139,3 +139,14 @@ def test_durable_functions_follow_microsofts_flex_consumption_guidance() -> None
     interval = host["extensions"]["durableTask"]["storageProvider"]["maxQueuePollingInterval"]
     hours, minutes, seconds = (int(part) for part in interval.split(":"))
     assert dt.timedelta(hours=hours, minutes=minutes, seconds=seconds) <= dt.timedelta(seconds=10)
+
+
+def test_the_app_registration_section_names_every_path_outside_authentication() -> None:
+    """infra/README.md, "App registration", tells an operator what App Service Authentication lets through
+    without a token: it must name every excluded path the Bicep declares, and no other."""
+    import re
+
+    excluded = _resources("functionapp.bicep")["auth"]["config"]["properties"]["globalValidation"]["excludedPaths"]
+    readme = (APP.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### App registration")[1].split("```")[0]
+    assert set(re.findall(r"`(/[\w.-]+(?:/[\w.-]+)+)`", section)) == set(excluded)
