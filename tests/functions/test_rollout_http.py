@@ -1018,3 +1018,38 @@ def test_an_approver_sees_every_targets_what_if_even_when_the_status_is_cut(
     assert api.answer("approve", instance_id).status == 202
     api.drive()
     assert api.get(instance_id).json["status"] == "succeeded"
+
+
+def _application(object_id: str, *roles: str) -> dict[str, str]:
+    """X-MS-CLIENT-PRINCIPAL for an app-only token (a CI pipeline's service principal or managed identity):
+    roles, oid, azp and idtyp app, no upn and no name (learn.microsoft.com, "Access token claims reference")."""
+    claims = [{"typ": "roles", "val": role} for role in roles] + [
+        {"typ": "azp", "val": "99999999-9999-9999-9999-999999999999"}, {"typ": "idtyp", "val": "app"},
+        {"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": object_id},
+        {"typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier", "val": object_id},
+    ]
+    payload = {"auth_typ": "aad", "claims": claims,
+               "name_typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+               "role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"}
+    return {"x-ms-client-principal": base64.b64encode(json.dumps(payload).encode()).decode(),
+            "x-ms-client-principal-idp": "aad"}
+
+
+def test_a_pipelines_service_principal_starts_a_rollout_and_a_person_approves_it(api: Api, twin: Any) -> None:
+    pipeline = "77777777-7777-7777-7777-777777777777"
+    started = api.start(rollout_request(approval="required"), headers=_application(pipeline, "Rollout.Deploy"))
+    assert started.status == 202, started
+    assert started.json["startedBy"] == {"objectId": pipeline, "upn": "", "name": pipeline, "via": "easyAuth"}
+    instance_id = started.json["instanceId"]
+    api.drive()
+    assert api.get(instance_id, headers=_application(pipeline, "Rollout.Deploy")).status == 200
+
+    itself = api.answer("approve", instance_id, headers=_application(pipeline, "Rollout.Deploy"))
+    assert itself.status == 403, itself  # the approver role is a user's (app-roles.json): no app holds it
+
+    approved = api.answer("approve", instance_id, headers=GRACE)
+    assert approved.status == 202, approved
+    api.drive()
+    done = api.get(instance_id).json
+    assert done["status"] == "succeeded"
+    assert done["approval"]["fourEyes"] == "kept"
