@@ -321,6 +321,14 @@ class LocalDurableHost:
             self._complete_failed(instance, str(refused))
             raise
 
+        if state.get("isDone") and self._open_timers(instance):
+            # DurableTask.Core completes (or continues-as-new) an orchestration only when it has no open task
+            # (TaskOrchestrationExecutor: `if (!this.context.HasOpenTasks)`): a durable timer neither fired nor
+            # cancelled keeps it Running, its output unset, until the timer fires and a replay returns again.
+            instance.history.append(h.orchestrator_completed(self.now))
+            instance.last_updated = self.now
+            self._notify_step(instance)
+            return
         if state.get("isDone"):
             continue_as_new = next((a for a in actions if a.get("actionType") == ActionType.CONTINUE_AS_NEW), None)
             if continue_as_new is not None:
@@ -335,6 +343,11 @@ class LocalDurableHost:
         instance.history.append(h.orchestrator_completed(self.now))
         instance.last_updated = self.now
         self._notify_step(instance)
+
+    @staticmethod
+    def _open_timers(instance: Instance) -> list[Timer]:
+        """Durable timers created and neither fired nor cancelled (the SDK's `cancel()` sets isCanceled)."""
+        return [timer for timer in instance.timers.values() if not timer.canceled]
 
     def _schedule_new_actions(self, instance: Instance, actions: list[dict[str, Any]]) -> None:
         for position, action in enumerate(actions):

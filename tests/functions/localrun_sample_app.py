@@ -129,6 +129,15 @@ def approval_orchestrator(context: df.DurableOrchestrationContext) -> Generator[
 
 
 @bp.orchestration_trigger(context_name="context")
+def forgetful_approval_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    # Wrong on purpose: the event wins and the timeout is never cancelled.
+    approval = context.wait_for_external_event("approval")
+    timeout = context.create_timer(context.current_utc_datetime + timedelta(minutes=context.get_input()))
+    winner = yield context.task_any([approval, timeout])
+    return {"outcome": "approved" if winner == approval else "timed out"}
+
+
+@bp.orchestration_trigger(context_name="context")
 def parent_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     request = context.get_input()
     child = yield context.call_sub_orchestrator(chain_orchestrator, request)

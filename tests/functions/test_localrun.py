@@ -383,3 +383,51 @@ def test_real_time_sleep_wakes_for_an_event_raised_from_another_thread() -> None
 def test_a_real_time_host_starts_at_the_wall_clock() -> None:
     with pytest.raises(LocalRunError, match="drop start_time"):
         LocalDurableHost(app, start_time=T0, real_time=True)
+
+
+def test_a_timer_left_uncancelled_keeps_the_orchestration_running_until_it_fires(host: LocalDurableHost) -> None:
+    # DurableTask.Core completes an orchestration only when it has no open task (TaskOrchestrationExecutor:
+    # `if (!this.context.HasOpenTasks)`); the timers doc: call cancel() on a timer the code will not wait for.
+    instance_id = host.start("forgetful_approval_orchestrator", 30)
+    host.run_until_idle(instance_id, timer_horizon=timedelta(0))
+    host.advance_time(timedelta(minutes=5))
+    host.raise_event(instance_id, "approval", {"by": "bob"})
+
+    waiting = host.run_until_idle(instance_id, timer_horizon=timedelta(minutes=10))
+
+    assert waiting is not None
+    assert (waiting["runtimeStatus"], waiting["output"]) == ("Running", None)
+    status = host.run_until_idle(instance_id)
+    assert status is not None
+    assert (status["runtimeStatus"], status["output"]) == ("Completed", {"outcome": "approved"})
+    assert host.now == T0 + timedelta(minutes=30)
+
+
+def test_a_cancelled_timer_lets_the_orchestration_complete_at_once(host: LocalDurableHost) -> None:
+    instance_id = host.start("approval_orchestrator", {"timeoutMinutes": 30})
+    host.run_until_idle(instance_id, timer_horizon=timedelta(0))
+    host.raise_event(instance_id, "approval", {"by": "bob"})
+
+    status = host.run_until_idle(instance_id, timer_horizon=timedelta(0))
+
+    assert status is not None
+    assert status["runtimeStatus"] == "Completed"
+
+
+def test_cancelling_a_timer_longer_than_six_days_does_not_reach_the_extension(host: LocalDurableHost) -> None:
+    # Beyond Azure Storage's 6-day timers the SDK makes a LongTimerTask, whose cancel() marks only its own
+    # action, never the 3-day interval timer it sent (Azure/azure-functions-durable-python#573): the
+    # approved instance stays Running until that timer fires.
+    instance_id = host.start("approval_orchestrator", {"timeoutMinutes": 7 * 24 * 60})
+    host.run_until_idle(instance_id, timer_horizon=timedelta(0))
+    host.advance_time(timedelta(hours=1))
+    host.raise_event(instance_id, "approval", {"by": "bob"})
+
+    waiting = host.run_until_idle(instance_id, timer_horizon=timedelta(days=1))
+
+    assert waiting is not None
+    assert waiting["runtimeStatus"] == "Running"
+    status = host.run_until_idle(instance_id)
+    assert status is not None
+    assert status["runtimeStatus"] == "Completed"
+    assert host.now == T0 + timedelta(days=3)
