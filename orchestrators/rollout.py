@@ -371,18 +371,24 @@ def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
                                         gate=gate)
             shown.view(flow.status_view(progress))
             deadline = context.current_utc_datetime + timedelta(seconds=plan["approvalTimeoutSeconds"])
-            timeout = context.create_timer(deadline)
+            # A chain of timers of at most waits.MAX_TIMER, each cancelled when it loses: one timer past six days
+            # could not be cancelled and would keep the rollout Running after it ended.
+            timeout = context.create_timer(waits.next_timer_at(context.current_utc_datetime, deadline) or deadline)
             shown.waiting(waits.approval_wait(wave["number"], plan["approvalTimeoutSeconds"],
                                               context.current_utc_datetime))
             decision: dict[str, Any] | None = None
+            # This wave's own event: an answer for another wave can never be read here.
+            answer = context.wait_for_external_event(gate["event"])
             while decision is None:
-                # This wave's own event: an answer for another wave can never be read here.
-                answer = context.wait_for_external_event(gate["event"])
                 winner = yield context.task_any([answer, timeout, cancel])
                 if winner == cancel:
                     timeout.cancel()
                     break
                 if winner != answer:
+                    later = waits.next_timer_at(context.current_utc_datetime, deadline)
+                    if later is not None:  # one link of the chain: the deadline is still ahead
+                        timeout = context.create_timer(later)
+                        continue
                     decision = flow.approval_decision(
                         None, timed_out=True, timeout_seconds=plan["approvalTimeoutSeconds"]
                     )
@@ -394,6 +400,7 @@ def rollout_orchestrator(context: Context) -> Generator[Task, Any, dict]:
                 else:
                     progress = flow.note_ignored_answer(progress, verdict["ignored"], context.current_utc_datetime)
                     shown.view(flow.status_view(progress))
+                    answer = context.wait_for_external_event(gate["event"])
             shown.waiting(None)
             progress = noticed(progress)
             if decision is None:

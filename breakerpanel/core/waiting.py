@@ -53,6 +53,22 @@ def approval_wait(wave: object, seconds: float, now: datetime) -> dict[str, Any]
     return waiting("approval", seconds, now, f"wave {wave} approval")
 
 
+# The longest durable timer an orchestrator creates. Past the backend's short-timer limit (Azure Storage: 6 days,
+# the extension's maximumShortTimerDuration) the Python SDK makes a LongTimerTask, whose cancel() never reaches
+# the extension (Azure/azure-functions-durable-python#573); DurableTask.Core completes an orchestration only when
+# no timer is left open, so an approved rollout would stay Running until that timer fired. A longer wait is a
+# chain of these, each one cancellable. 3 days: the extension's own interval for long timers.
+MAX_TIMER = timedelta(days=3)
+
+
+def next_timer_at(now: datetime, deadline: datetime) -> datetime | None:
+    """When the next durable timer of a wait ending at `deadline` fires (at most MAX_TIMER away), or None once
+    the deadline has come."""
+    if now >= deadline:
+        return None
+    return min(deadline, now + MAX_TIMER)
+
+
 def _seconds(value: object) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
 

@@ -220,6 +220,32 @@ def test_approval_that_never_comes_times_out_and_rejects(rollouts: Rollouts, twi
     assert deployment_puts(twin) == []
 
 
+def test_an_approval_timeout_past_six_days_still_lets_an_approved_rollout_complete(rollouts: Rollouts,
+                                                                                  twin: Any) -> None:
+    # BREAKERPANEL_APPROVAL_TIMEOUT allows P7D. A timer past Azure Storage's 6 days is the SDK's LongTimerTask,
+    # whose cancel() never reaches the extension (Azure/azure-functions-durable-python#573), and DurableTask.Core
+    # completes an orchestration only with no open task: the rollout would stay Running for days after it ended.
+    instance_id = rollouts.start(request(approval="required"), approval_timeout=7 * 24 * 3600)
+    assert rollouts.run(instance_id, horizon=timedelta(minutes=30))["customStatus"]["phase"] == "awaitingApproval"
+
+    rollouts.answer(instance_id, True)
+    status = rollouts.run(instance_id, horizon=timedelta(hours=2))
+
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"]["status"] == "succeeded"
+
+
+def test_an_approval_timeout_past_six_days_still_times_out_at_its_deadline(rollouts: Rollouts, twin: Any) -> None:
+    instance_id = rollouts.start(request(approval="required"), approval_timeout=7 * 24 * 3600)
+    status = rollouts.run(instance_id, horizon=timedelta(days=6, hours=23))
+    assert (status["runtimeStatus"], status["customStatus"]["phase"]) == ("Running", "awaitingApproval")
+
+    status = rollouts.run(instance_id)
+
+    assert status["output"]["approval"]["outcome"] == "timed_out"
+    assert rollouts.host.now == T0 + timedelta(days=7)
+    assert deployment_puts(twin) == []
+
 def test_on_destructive_gates_a_change_that_drops_a_pool_member(rollouts: Rollouts, twin: Any) -> None:
     first = rollouts.start(request(approval="onDestructive"))
     assert rollouts.run(first)["output"]["status"] == "succeeded"
