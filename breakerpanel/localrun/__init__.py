@@ -18,6 +18,7 @@ calls are refused by name: the app retries with activities and durable timers of
 from .errors import (
     InstanceNotFoundError,
     InstanceNotRunningError,
+    InvalidInstanceIdError,
     LocalRunError,
     NonDeterministicOrchestrationError,
     RunLimitError,
@@ -33,6 +34,7 @@ __all__ = [
     "EventType",
     "InstanceNotFoundError",
     "InstanceNotRunningError",
+    "InvalidInstanceIdError",
     "LocalDurableHost",
     "LocalRunError",
     "NonDeterministicOrchestrationError",

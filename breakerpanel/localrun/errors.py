@@ -13,6 +13,10 @@ class InstanceNotFoundError(LocalRunError):
     """No instance with that id exists in this host (the HTTP API answers 404)."""
 
 
+class InvalidInstanceIdError(LocalRunError):
+    """An instance id the extension refuses to start (the HTTP API answers 400)."""
+
+
 class InstanceNotRunningError(LocalRunError):
     """The instance already completed, failed or was terminated (the HTTP API answers 410 Gone)."""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,7 @@ from .clock import Clock, SimulatedClock, WallClock
 from .errors import (
     InstanceNotFoundError,
     InstanceNotRunningError,
+    InvalidInstanceIdError,
     LocalRunError,
     NonDeterministicOrchestrationError,
     RunLimitError,
@@ -55,6 +57,19 @@ from .model import ActivityExecution, ReplayMetrics, Step
 from .replay import context_json, nondeterminism
 
 DEFAULT_MAX_EPISODES = 100_000
+# DurableClient.StartNewAsync (Microsoft.Azure.WebJobs.Extensions.DurableTask): MaxInstanceIdLength = 256.
+MAX_INSTANCE_ID_LENGTH = 256
+
+
+def instance_id_refusal(instance_id: str) -> str | None:
+    """What the extension's StartNewAsync says of an instance id it refuses (the HTTP API answers 400), else None."""
+    if instance_id.startswith("@"):
+        return "Orchestration instance ids must not start with @."
+    if any(c in "/\\?#" or unicodedata.category(c) == "Cc" for c in instance_id):
+        return "Orchestration instance ids must not contain /, \\, #, ?, or control characters."
+    if len(instance_id) > MAX_INSTANCE_ID_LENGTH:
+        return f"Instance ID lengths must not exceed {MAX_INSTANCE_ID_LENGTH} characters."
+    return None
 
 
 class _OrchestrationFailure(Exception):
@@ -128,6 +143,10 @@ class LocalDurableHost:
         Nothing runs until `run_until_idle` or `advance_time`.
         """
         orchestrator = self._functions.orchestrator(orchestrator_name)
+        if instance_id:
+            refused = instance_id_refusal(instance_id)
+            if refused is not None:
+                raise InvalidInstanceIdError(refused)
         instance_id = instance_id or uuid.uuid4().hex
         existing = self._instances.get(instance_id)
         if existing is not None and not existing.done:
@@ -164,6 +183,10 @@ class LocalDurableHost:
     def statuses(self) -> list[dict[str, Any]]:
         """Every instance's status (sub-orchestrations included), as a task hub query lists them."""
         return [self.status(instance_id) for instance_id in list(self._instances)]
+
+    def created_at(self, instance_id: str) -> datetime:
+        """When the instance was created, to the microsecond (the status shows whole seconds)."""
+        return self._instance(instance_id).created
 
     def metrics(self, instance_id: str | None = None) -> ReplayMetrics:
         """Replay cost of one instance (all its executions), or of every instance when no id is given."""

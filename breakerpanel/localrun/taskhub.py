@@ -4,19 +4,29 @@ In Azure, `DurableOrchestrationClient` talks HTTP to the Durable extension insid
 (`rpcBaseUrl`). This serves the same routes on 127.0.0.1 so the app's HTTP functions run with the real
 client library offline:
 
-  POST {rpc}orchestrators/{name}[/{instanceId}]       start_new
-  GET  {rpc}instances/{instanceId}                     get_status (200 done, 202 running, 400 failed, 404)
-  GET  {rpc}instances/?runtimeStatus=A,B               get_status_by / get_status_all
-  POST {rpc}instances/{instanceId}/raiseEvent/{event}  raise_event (202, 404, 410 when finished)
+  POST {rpc}orchestrators/{name}[/{instanceId}]       start_new (202; 400 for an id the extension refuses)
+  GET  {rpc}instances/{instanceId}                     get_status (202 running; 200 completed, failed or
+                                                       terminated; 500 failed with returnInternalServerErrorOnFailure;
+                                                       404 with an empty body)
+  GET  {rpc}instances/?runtimeStatus=A,B               get_status_by / get_status_all: createdTimeFrom/To,
+       &createdTimeFrom=&createdTimeTo=&top=           instanceIdPrefix; one page of `top` (100) in instance-id
+                                                       order, the next page's token in x-ms-continuation-token
+  POST {rpc}instances/{instanceId}/raiseEvent/{event}  raise_event (202, 404, 410 when finished; empty bodies)
   POST {rpc}instances/{instanceId}/terminate?reason=   terminate (202, 404, 410)
+
+As the extension's HttpApiHandler (Microsoft.Azure.WebJobs.Extensions.DurableTask) answers them, backed by the
+Azure Storage provider (DurableTask.AzureStorage): its instances table is keyed by instance id, so a query's
+pages come in instance-id order, not by creation time.
 
 The server never drives orchestrations itself: whoever owns the host calls run_until_idle / advance_time.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -27,7 +37,12 @@ from breakerpanel.loopback import LoopbackServer
 
 RPC_PATH = "/runtime/webhooks/durabletask/"
 _FINISHED = {"Completed", "Failed", "Terminated", "Canceled"}
-_STATUS_CODE = {"Completed": 200, "Failed": 400, "Terminated": 400, "Canceled": 400}
+# HttpApiHandler.HandleGetStatusRequestAsync: 200 for every ended instance (500 for a failed one only when the
+# caller asks returnInternalServerErrorOnFailure=true), 202 while it runs.
+_STATUS_CODE = {"Completed": 200, "Failed": 200, "Terminated": 200, "Canceled": 200}
+# OrchestrationStatusQueryCondition.PageSize's default.
+_PAGE_SIZE = 100
+_CONTINUATION = "x-ms-continuation-token"
 
 
 def _client_text(body: bytes) -> Any:
@@ -43,19 +58,55 @@ def _client_text(body: bytes) -> Any:
     return value
 
 
+def _flag(query: dict[str, str], name: str, *, default: bool = False) -> bool:
+    # TryGetBooleanQueryParameterValue: bool.TryParse, case-insensitive ("True" from the Python client).
+    raw = query.get(name)
+    if raw is None or raw.lower() not in ("true", "false"):
+        return default
+    return raw.lower() == "true"
+
+
+def _query_time(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _token(instance_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": instance_id}).encode()).decode()
+
+
+def _token_value(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    try:
+        return str(json.loads(base64.urlsafe_b64decode(raw.encode()))["after"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"x-ms-continuation-token {raw!r} is not one this task hub gave") from exc
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def log_message(self, format: str, *args: object) -> None:
         return
 
-    def _send(self, status: int, body: Any) -> None:
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         payload = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
+
+    def _send_empty(self, status: int) -> None:
+        # request.CreateResponse(status) with no content: what the extension answers for 404, 410 and 202.
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _route(self) -> tuple[list[str], dict[str, str]]:
         parts = urlsplit(self.path)
@@ -71,23 +122,56 @@ class _Handler(BaseHTTPRequestHandler):
         with hub.lock:
             if segments[:1] == ["instances"] and len(segments) == 2 and segments[1]:
                 try:
-                    status = hub.host.status(segments[1], show_history=query.get("showHistory") == "True")
+                    status = hub.host.status(segments[1], show_history=_flag(query, "showHistory"))
                 except LocalRunError:
-                    self._send(404, f"No instance with ID '{segments[1]}' found.")
+                    self._send_empty(404)
                     return
-                self._send(_STATUS_CODE.get(status["runtimeStatus"], 202), status)
+                code = _STATUS_CODE.get(status["runtimeStatus"], 202)
+                if status["runtimeStatus"] == "Failed" and _flag(query, "returnInternalServerErrorOnFailure"):
+                    code = 500
+                if not _flag(query, "showInput", default=True):
+                    status = {**status, "input": None}
+                self._send(code, status)
                 return
             if segments[:1] == ["instances"]:
-                wanted = set(filter(None, query.get("runtimeStatus", "").split(",")))
-                prefix = query.get("instanceIdPrefix", "")
-                found = [
-                    status
-                    for status in hub.host.statuses()
-                    if (not wanted or status["runtimeStatus"] in wanted) and status["instanceId"].startswith(prefix)
-                ]
-                self._send(200, found)
+                self._send_page(query)
                 return
         self._send(404, "unknown route")
+
+    def _send_page(self, query: dict[str, str]) -> None:
+        """One page of the instance query, as DurableTask.AzureStorage reads its instances table."""
+        hub = self.server.hub
+        try:
+            since = _query_time(query.get("createdTimeFrom"))
+            until = _query_time(query.get("createdTimeTo"))
+            top = int(query["top"]) if query.get("top") else _PAGE_SIZE
+            after = _token_value(self.headers.get(_CONTINUATION))
+        except ValueError as exc:
+            self._send(400, {"Message": "One or more of the arguments submitted is incorrect",
+                             "ExceptionMessage": str(exc)})
+            return
+        wanted = set(filter(None, query.get("runtimeStatus", "").split(",")))
+        prefix = query.get("instanceIdPrefix", "")
+        found = []
+        for status in hub.host.statuses():
+            created = hub.host.created_at(status["instanceId"])
+            if wanted and status["runtimeStatus"] not in wanted:
+                continue
+            if not status["instanceId"].startswith(prefix):
+                continue
+            if (since is not None and created < since) or (until is not None and created > until):
+                continue
+            if after is not None and status["instanceId"] <= after:
+                continue
+            if not _flag(query, "showInput", default=True):
+                status = {**status, "input": None}
+            found.append(status)
+        # The instances table's PartitionKey is the instance id: a query answers in that order.
+        found.sort(key=lambda status: status["instanceId"])
+        page = found[: max(top, 1)]
+        more = len(found) > len(page)
+        token = _token(page[-1]["instanceId"]) if more else ""
+        self._send(200, page, headers={_CONTINUATION: token})
 
     def do_POST(self) -> None:
         segments, query = self._route()
@@ -100,7 +184,9 @@ class _Handler(BaseHTTPRequestHandler):
                 try:
                     instance_id = hub.host.start(segments[1], _client_text(body), instance_id=instance)
                 except LocalRunError as exc:
-                    self._send(400, {"ExceptionMessage": str(exc)})
+                    # HttpApiHandler turns the client's ArgumentException into CreateErrorResponse's HttpError.
+                    self._send(400, {"Message": "One or more of the arguments submitted is incorrect",
+                                     "ExceptionMessage": str(exc), "ExceptionType": "System.ArgumentException"})
                     return
                 self._send(202, {"id": instance_id, **hub.management_urls(instance_id)})
                 return
@@ -109,18 +195,18 @@ class _Handler(BaseHTTPRequestHandler):
                 try:
                     status = hub.host.status(instance_id)
                 except LocalRunError:
-                    self._send(404, f"No instance with ID '{instance_id}' found.")
+                    self._send_empty(404)
                     return
                 if status["runtimeStatus"] in _FINISHED:
-                    self._send(410, f"Instance {instance_id} is {status['runtimeStatus']}.")
+                    self._send_empty(410)
                     return
                 if action == "raiseEvent" and len(segments) == 4:
                     hub.host.raise_event(instance_id, segments[3], _client_text(body))
-                    self._send(202, None)
+                    self._send_empty(202)
                     return
                 if action == "terminate":
                     hub.host.terminate(instance_id, query.get("reason", ""))
-                    self._send(202, None)
+                    self._send_empty(202)
                     return
         self._send(404, "unknown route")
 

@@ -431,3 +431,118 @@ def test_cancelling_a_timer_longer_than_six_days_does_not_reach_the_extension(ho
     assert status is not None
     assert status["runtimeStatus"] == "Completed"
     assert host.now == T0 + timedelta(days=3)
+
+
+# ------------------------------------------------------------------ the task hub's HTTP API (LocalTaskHub)
+
+
+def _http(url: str, *, method: str = "GET", headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, method=method, headers=headers or {}, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None, response.headers
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        return error.code, json.loads(raw) if raw else None, error.headers
+
+
+def _client_calls(hub: Any, *calls: Any) -> list[Any]:
+    """Each call(client) through the real DurableOrchestrationClient, on one loop (its aiohttp session is bound
+    to the loop that first used it), the session closed afterwards."""
+    import asyncio
+
+    from azure.durable_functions.models.utils import http_utils
+
+    loop = asyncio.new_event_loop()
+    client = df.DurableOrchestrationClient(hub.client_binding())
+    results: list[Any] = []
+    try:
+        for call in calls:
+            try:
+                results.append(loop.run_until_complete(call(client)))
+            except Exception as exc:  # the client raises bare Exception for a refusal
+                results.append(exc)
+    finally:
+        loop.run_until_complete(http_utils._close_session())
+        loop.close()
+    return results
+
+
+def test_task_hub_answers_get_status_with_the_extensions_codes(host: LocalDurableHost) -> None:
+    # HttpApiHandler.HandleGetStatusRequestAsync: 202 running; 200 for completed, failed and terminated alike
+    # (500 for failed only with returnInternalServerErrorOnFailure=true); 404 with no body.
+    from breakerpanel.localrun.taskhub import LocalTaskHub
+
+    failed = host.start("failing_orchestrator", "boom", instance_id="failed-1")
+    waiting = host.start("waiting_orchestrator", None, instance_id="waiting-1")
+    ended = host.start("waiting_orchestrator", None, instance_id="ended-1")
+    host.run_until_idle()
+    host.terminate(ended, "enough")
+    with LocalTaskHub(host) as hub:
+        base = f"{hub.rpc_base_url}instances/"
+        assert _http(base + waiting)[0] == 202
+        assert _http(base + ended)[:2][0] == 200
+        code, body, _ = _http(base + failed)
+        assert (code, body["runtimeStatus"]) == (200, "Failed")
+        assert _http(base + failed + "?returnInternalServerErrorOnFailure=true")[0] == 500
+        assert _http(base + "nobody")[:2] == (404, None)
+        assert _http(base + waiting + "?showInput=false")[1]["input"] is None
+        assert _http(f"{base}{ended}/raiseEvent/go", method="POST",
+                     headers={"Content-Type": "application/json"})[:2] == (410, None)
+        assert _http(f"{base}nobody/terminate?reason=x", method="POST")[:2] == (404, None)
+
+
+def test_task_hub_lists_one_page_in_instance_id_order_with_a_continuation_token(host: LocalDurableHost) -> None:
+    # OrchestrationStatusQueryCondition.PageSize = 100; DurableTask.AzureStorage reads its instances table, keyed
+    # by instance id, one page per request; the next page's token comes in x-ms-continuation-token (which the
+    # Python client drops: Azure/azure-functions-durable-python#580). createdTimeFrom/To filter on creation time.
+    from breakerpanel.localrun.taskhub import LocalTaskHub
+
+    for n in range(105):
+        host.start("waiting_orchestrator", None, instance_id=f"i-{104 - n:03d}")
+        host.advance_time(timedelta(minutes=1))
+    with LocalTaskHub(host) as hub:
+        first, recent = _client_calls(
+            hub,
+            lambda client: client.get_status_by(created_time_from=T0),
+            # The last five created (i-004 .. i-000): a window filters on creation time.
+            lambda client: client.get_status_by(created_time_from=T0 + timedelta(minutes=100)),
+        )
+        assert [s.instance_id for s in first] == [f"i-{n:03d}" for n in range(100)]
+        assert [s.instance_id for s in recent] == ["i-000", "i-001", "i-002", "i-003", "i-004"]
+        code, page, headers = _http(f"{hub.rpc_base_url}instances/?top=100")
+        assert code == 200 and len(page) == 100
+        token = headers["x-ms-continuation-token"]
+        code, rest, headers = _http(f"{hub.rpc_base_url}instances/?top=100", headers={"x-ms-continuation-token": token})
+        assert [s["instanceId"] for s in rest] == [f"i-{n:03d}" for n in range(100, 105)]
+        assert headers["x-ms-continuation-token"] == ""
+
+
+@pytest.mark.parametrize("instance_id, refusal", [
+    ("a/b", "must not contain"),
+    ("a#b", "must not contain"),
+    ("tab\there", "must not contain"),
+    ("@entity", "must not start with @"),
+    ("x" * 257, "must not exceed 256"),
+])
+def test_start_refuses_the_instance_ids_the_extension_refuses(host: LocalDurableHost, instance_id: str,
+                                                             refusal: str) -> None:
+    # DurableClient.StartNewAsync: no /, \, #, ? or control characters, not '@...', at most 256 characters.
+    from breakerpanel.localrun import InvalidInstanceIdError
+
+    with pytest.raises(InvalidInstanceIdError, match=refusal):
+        host.start("waiting_orchestrator", None, instance_id=instance_id)
+    assert host.start("waiting_orchestrator", None, instance_id="x" * 256) == "x" * 256
+
+
+def test_task_hub_answers_a_refused_instance_id_with_400_and_the_extensions_message(host: LocalDurableHost) -> None:
+    from breakerpanel.localrun.taskhub import LocalTaskHub
+
+    with LocalTaskHub(host) as hub:
+        [refused] = _client_calls(hub, lambda client: client.start_new("waiting_orchestrator", "@nope", None))
+    assert isinstance(refused, Exception) and "must not start with @" in str(refused)
