@@ -15,7 +15,9 @@ from breakerpanel.core.model import Problem
 MAX_DAYS = 90
 DEFAULT_DAYS = 7
 # The Durable Python client reads one page of the extension's instance query and drops its continuation
-# token; a page is 100 instances (Azure/azure-functions-durable-python#580), child orchestrations included.
+# token; a page is 100 instances (Azure/azure-functions-durable-python#580), child orchestrations included. The
+# Azure Storage provider's instances table is keyed by instance id, so the page is the first 100 ids of the
+# window in id order: rollout ids begin with their start time, so the oldest come first and the newest are left.
 DURABLE_PAGE = 100
 # ARM's own limits: APIM names 1-50 of letters, digits, hyphens; resource groups 1-90 of word characters,
 # hyphens, periods and parentheses; subscription ids are GUIDs.
@@ -117,12 +119,14 @@ def list_answer(
     entries: list[dict[str, Any]], query: ListQuery, since: datetime, instances_read: int
 ) -> dict[str, Any]:
     """The list's body: the matching rollouts newest first, and whether the task hub may hold more than it
-    answered (one full page read: older rollouts of the window can be missing, so the caller narrows it)."""
+    answered (one full page read, in instance-id order: the newest rollouts of the window can be missing, so the
+    caller narrows it - fewer days moves the window's start past the oldest)."""
     found = sorted((e for e in entries if matches(e, query, since)), key=lambda e: str(e.get("createdTime") or ""),
                    reverse=True)
     body: dict[str, Any] = {"rollouts": found, "days": query.days, "active": query.active, "target": query.target,
                             "truncated": instances_read >= DURABLE_PAGE}
     if body["truncated"]:
-        body["note"] = (f"the task hub answered one page of {DURABLE_PAGE} instances (child orchestrations count "
-                        "too): older rollouts of the window may be missing; ask for fewer days or active=true")
+        body["note"] = (f"the task hub answered one page of {DURABLE_PAGE} instances, oldest rollouts first (child "
+                        "orchestrations count too): the newest rollouts of the window may be missing; ask for fewer "
+                        "days or active=true")
     return body
