@@ -57,6 +57,12 @@ from .model import ActivityExecution, ReplayMetrics, Step
 from .replay import context_json, nondeterminism
 
 DEFAULT_MAX_EPISODES = 100_000
+_COMPLETIONS = frozenset({
+    h.EventType.TASK_COMPLETED,
+    h.EventType.TASK_FAILED,
+    h.EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
+    h.EventType.SUB_ORCHESTRATION_INSTANCE_FAILED,
+})
 # DurableClient.StartNewAsync (Microsoft.Azure.WebJobs.Extensions.DurableTask): MaxInstanceIdLength = 256.
 MAX_INSTANCE_ID_LENGTH = 256
 
@@ -306,6 +312,9 @@ class LocalDurableHost:
         for event in instance.history[len(instance.played_json) :]:
             event["IsPlayed"] = True
             instance.played_json.append(json.dumps(event))
+        for event in batch:
+            if event["EventType"] in _COMPLETIONS:
+                instance.awaiting.discard(event["TaskScheduledId"])
         new_events = [h.orchestrator_started(self.now), *batch]
         instance.history.extend(new_events)
         if instance.runtime_status == PENDING:
@@ -344,10 +353,11 @@ class LocalDurableHost:
             self._complete_failed(instance, str(refused))
             raise
 
-        if state.get("isDone") and self._open_timers(instance):
+        if state.get("isDone") and self._has_open_tasks(instance):
             # DurableTask.Core completes (or continues-as-new) an orchestration only when it has no open task
             # (TaskOrchestrationExecutor: `if (!this.context.HasOpenTasks)`): a durable timer neither fired nor
-            # cancelled keeps it Running, its output unset, until the timer fires and a replay returns again.
+            # cancelled, or an activity or sub-orchestration not awaited, keeps it Running, its output unset,
+            # until that task completes and a replay returns again.
             instance.history.append(h.orchestrator_completed(self.now))
             instance.last_updated = self.now
             self._notify_step(instance)
@@ -368,9 +378,10 @@ class LocalDurableHost:
         self._notify_step(instance)
 
     @staticmethod
-    def _open_timers(instance: Instance) -> list[Timer]:
-        """Durable timers created and neither fired nor cancelled (the SDK's `cancel()` sets isCanceled)."""
-        return [timer for timer in instance.timers.values() if not timer.canceled]
+    def _has_open_tasks(instance: Instance) -> bool:
+        """A durable timer neither fired nor cancelled (the SDK's `cancel()` sets isCanceled), or an activity or
+        sub-orchestration whose completion has not arrived."""
+        return bool(instance.awaiting) or any(not timer.canceled for timer in instance.timers.values())
 
     def _schedule_new_actions(self, instance: Instance, actions: list[dict[str, Any]]) -> None:
         for position, action in enumerate(actions):
@@ -410,6 +421,7 @@ class LocalDurableHost:
     def _schedule_activity(self, instance: Instance, name: str, input_json: str | None) -> int:
         event_id = instance.allocate_id()
         instance.history.append(h.task_scheduled(self.now, event_id, name=name, input_json=input_json))
+        instance.awaiting.add(event_id)
         self._activities.enqueue(ActivityWork(instance.instance_id, instance.execution_id, event_id, name, input_json))
         return event_id
 
@@ -426,6 +438,7 @@ class LocalDurableHost:
         instance.history.append(
             h.sub_orchestration_created(self.now, event_id, name=name, instance_id=child_id, input_json=input_json)
         )
+        instance.awaiting.add(event_id)
         self._create_instance(
             self._functions.orchestrator(name), child_id, input_json, parent=(instance.instance_id, event_id)
         )

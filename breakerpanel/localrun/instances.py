@@ -50,6 +50,8 @@ class Instance:
     recorded: list[Signature] = field(default_factory=list)
     recorded_ids: list[int | None] = field(default_factory=list)
     timers: dict[int, Timer] = field(default_factory=dict)
+    # Activities and sub-orchestrations scheduled whose completion has not been delivered yet (by event id).
+    awaiting: set[int] = field(default_factory=set)
     metrics: ReplayMetrics = field(default_factory=ReplayMetrics)
 
     @property
@@ -77,6 +79,7 @@ class Instance:
         self.recorded = []
         self.recorded_ids = []
         self.timers = {}
+        self.awaiting = set()
         self.inbox = [
             h.execution_started(
                 at,

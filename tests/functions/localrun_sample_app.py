@@ -138,6 +138,15 @@ def forgetful_approval_orchestrator(context: df.DurableOrchestrationContext) -> 
 
 
 @bp.orchestration_trigger(context_name="context")
+def fire_and_forget_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any, Any, str]:
+    # Wrong on purpose: task_any over a task already done returns at once, leaving the activity it scheduled.
+    done = context.call_activity(shout, "now")
+    first = yield done
+    yield context.task_any([context.call_activity(greet, {"name": "late"}), done])
+    return first
+
+
+@bp.orchestration_trigger(context_name="context")
 def parent_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     request = context.get_input()
     child = yield context.call_sub_orchestrator(chain_orchestrator, request)

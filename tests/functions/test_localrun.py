@@ -546,3 +546,17 @@ def test_task_hub_answers_a_refused_instance_id_with_400_and_the_extensions_mess
     with LocalTaskHub(host) as hub:
         [refused] = _client_calls(hub, lambda client: client.start_new("waiting_orchestrator", "@nope", None))
     assert isinstance(refused, Exception) and "must not start with @" in str(refused)
+
+
+def test_an_activity_not_awaited_still_runs_and_the_orchestration_completes_after_it(host: LocalDurableHost) -> None:
+    # Its TaskScheduled is an open task for DurableTask.Core: the activity runs, then the instance completes.
+    instance_id = host.start("fire_and_forget_orchestrator", None)
+
+    status = host.run_until_idle(instance_id)
+
+    assert status is not None
+    assert (status["runtimeStatus"], status["output"]) == ("Completed", "NOW!")
+    assert [run.name for run in host.activity_executions] == ["shout", "greet"]
+    kinds = event_types(host, instance_id)
+    assert kinds.index(EventType.TASK_COMPLETED, kinds.index(EventType.TASK_COMPLETED) + 1) < kinds.index(
+        EventType.EXECUTION_COMPLETED)
