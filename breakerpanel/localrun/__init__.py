@@ -16,6 +16,7 @@ calls are refused by name: the app retries with activities and durable timers of
 """
 
 from .errors import (
+    InstanceAlreadyRunningError,
     InstanceNotFoundError,
     InstanceNotRunningError,
     InvalidInstanceIdError,
@@ -32,6 +33,7 @@ from .model import ActivityExecution, ReplayMetrics, Step
 __all__ = [
     "ActivityExecution",
     "EventType",
+    "InstanceAlreadyRunningError",
     "InstanceNotFoundError",
     "InstanceNotRunningError",
     "InvalidInstanceIdError",

@@ -17,6 +17,11 @@ class InvalidInstanceIdError(LocalRunError):
     """An instance id the extension refuses to start (the HTTP API answers 400)."""
 
 
+class InstanceAlreadyRunningError(LocalRunError):
+    """start() with the id of an instance still Pending or Running: the extension's default
+    overridableExistingInstanceStates (NonRunningStates) refuses it, and the HTTP API answers 500."""
+
+
 class InstanceNotRunningError(LocalRunError):
     """The instance already completed, failed or was terminated (the HTTP API answers 410 Gone)."""
 

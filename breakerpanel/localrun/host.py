@@ -32,6 +32,7 @@ from .actions import COMPOUND, ActionType, action_list, signature, unsupported
 from .activities import ActivityRunner, ActivityWork
 from .clock import Clock, SimulatedClock, WallClock
 from .errors import (
+    InstanceAlreadyRunningError,
     InstanceNotFoundError,
     InstanceNotRunningError,
     InvalidInstanceIdError,
@@ -156,7 +157,9 @@ class LocalDurableHost:
         instance_id = instance_id or uuid.uuid4().hex
         existing = self._instances.get(instance_id)
         if existing is not None and not existing.done:
-            raise LocalRunError(
+            # DurableTaskOptions.OverridableExistingInstanceStates defaults to NonRunningStates (Running,
+            # ContinuedAsNew, Pending, Suspended are deduplicated): OrchestrationAlreadyExistsException.
+            raise InstanceAlreadyRunningError(
                 f"instance {instance_id!r} is already {existing.runtime_status}; wait for it to finish, "
                 f"terminate it, or start with another instance_id"
             )

@@ -4,7 +4,8 @@ In Azure, `DurableOrchestrationClient` talks HTTP to the Durable extension insid
 (`rpcBaseUrl`). This serves the same routes on 127.0.0.1 so the app's HTTP functions run with the real
 client library offline:
 
-  POST {rpc}orchestrators/{name}[/{instanceId}]       start_new (202; 400 for an id the extension refuses)
+  POST {rpc}orchestrators/{name}[/{instanceId}]       start_new (202; 400 for an id the extension refuses; 500
+                                                       for the id of an instance still Pending or Running)
   GET  {rpc}instances/{instanceId}                     get_status (202 running; 200 completed, failed or
                                                        terminated; 500 failed with returnInternalServerErrorOnFailure;
                                                        404 with an empty body)
@@ -31,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from breakerpanel.localrun.errors import LocalRunError
+from breakerpanel.localrun.errors import InstanceAlreadyRunningError, LocalRunError
 from breakerpanel.localrun.host import LocalDurableHost
 from breakerpanel.loopback import LoopbackServer
 
@@ -43,6 +44,7 @@ _STATUS_CODE = {"Completed": 200, "Failed": 200, "Terminated": 200, "Canceled": 
 # OrchestrationStatusQueryCondition.PageSize's default.
 _PAGE_SIZE = 100
 _CONTINUATION = "x-ms-continuation-token"
+_ALREADY_EXISTS = "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException"
 
 
 def _client_text(body: bytes) -> Any:
@@ -183,6 +185,11 @@ class _Handler(BaseHTTPRequestHandler):
                 instance = segments[2] if len(segments) == 3 else None
                 try:
                     instance_id = hub.host.start(segments[1], _client_text(body), instance_id=instance)
+                except InstanceAlreadyRunningError as exc:
+                    # Not an ArgumentException: HttpApiHandler's catch-all answers 500.
+                    self._send(500, {"Message": "Something went wrong while processing your request",
+                                     "ExceptionMessage": str(exc), "ExceptionType": _ALREADY_EXISTS})
+                    return
                 except LocalRunError as exc:
                     # HttpApiHandler turns the client's ArgumentException into CreateErrorResponse's HttpError.
                     self._send(400, {"Message": "One or more of the arguments submitted is incorrect",

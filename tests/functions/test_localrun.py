@@ -560,3 +560,17 @@ def test_an_activity_not_awaited_still_runs_and_the_orchestration_completes_afte
     kinds = event_types(host, instance_id)
     assert kinds.index(EventType.TASK_COMPLETED, kinds.index(EventType.TASK_COMPLETED) + 1) < kinds.index(
         EventType.EXECUTION_COMPLETED)
+
+
+def test_task_hub_refuses_to_start_over_a_running_instance_with_500(host: LocalDurableHost) -> None:
+    # DurableTaskOptions.OverridableExistingInstanceStates = NonRunningStates: OrchestrationAlreadyExistsException,
+    # answered by HttpApiHandler's catch-all (500). A finished instance is started again under its id.
+    from breakerpanel.localrun.taskhub import LocalTaskHub
+
+    host.start("waiting_orchestrator", None, instance_id="singleton")
+    with LocalTaskHub(host) as hub:
+        code, body, _ = _http(f"{hub.rpc_base_url}orchestrators/waiting_orchestrator/singleton", method="POST")
+        assert code == 500 and "OrchestrationAlreadyExists" in body["ExceptionType"]
+        host.terminate("singleton", "done")
+        again = _client_calls(hub, lambda client: client.start_new("waiting_orchestrator", "singleton", None))
+    assert again == ["singleton"]
