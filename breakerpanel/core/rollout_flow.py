@@ -10,6 +10,7 @@ orchestration's output. Both are JSON.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,6 +44,20 @@ CANCEL_EVENT = "RolloutCancel"
 PHASES = ("pending", "preflight", "awaitingApproval", "deploying", "verified", "failed", "rejected", "skipped",
           "cancelled", "unknown")
 FAILED_PHASES = frozenset({"failed", "rejected", "cancelled", "unknown"})
+
+
+def event_payload(value: object) -> object:
+    """An external event's data as the orchestrator was meant to see it. In Azure the orchestrator receives the
+    JSON text the Durable Python client posted, not the object: raise_event sends json.dumps(data) as a JSON
+    value, the extension keeps that string (Azure/azure-functions-durable-python#295), so a dict comes back as
+    its text. Text that holds a JSON object is decoded; anything else is returned as it came."""
+    if isinstance(value, str):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return value
+        return decoded if isinstance(decoded, Mapping) else value
+    return value
 
 
 def _iso(moment: datetime) -> str:
@@ -289,6 +304,7 @@ def cancel_requested(progress: Mapping[str, Any], event: object, now: datetime) 
     """Note the cancel in the status: no new wave starts; running children stop their deployments."""
     if progress.get("cancel") is not None:
         return dict(progress)
+    event = event_payload(event)
     by = identity(event.get("by")) if isinstance(event, Mapping) else None
     reason = str(event.get("reason") or "") if isinstance(event, Mapping) else ""
     return {**progress, "cancel": {"at": _iso(now), "by": by, "reason": reason[:500]}, "updatedAt": _iso(now)}
@@ -507,6 +523,7 @@ def poller_input(job: Mapping[str, Any], call: Mapping[str, Any], now: datetime,
 def stop_polling(spec: Mapping[str, Any], reason: str, now: datetime, by: object = None) -> dict[str, Any]:
     """Switch the poller to cancelling the deployment: `reason` is "cancelled", "deadline" or "submit"."""
     stop = {"reason": reason, "at": _iso(now)}
+    by = event_payload(by)
     if isinstance(by, Mapping):
         stop["by"] = identity(by.get("by"))
     return {**spec, "mode": "stop", "stop": stop}
@@ -668,7 +685,7 @@ def target_result(
     point: Mapping[str, Any] | None = None,
     rollback: Mapping[str, Any] | None = None,
     read: Mapping[str, Any] | None = None,
-    cancel: Mapping[str, Any] | None = None,
+    cancel: object = None,
 ) -> dict[str, Any]:
     """What happened to one target: its status, and everything a person needs to act on it.
 
@@ -682,7 +699,10 @@ def target_result(
         "attached": bool((started or {}).get("attached")),
     }
     if started is None:
-        result.update(status="cancelled", stage="before submit", cancel=dict(cancel or {}),
+        # The cancel event's data (JSON text in Azure, see event_payload) or the flag the route recorded.
+        cancel = event_payload(cancel)
+        result.update(status="cancelled", stage="before submit", cancel=dict(cancel) if isinstance(cancel, Mapping)
+                      else {},
                       error={"code": "RolloutCancelled", "message": "cancelled before the deployment was "
                              "submitted: nothing was deployed to this target"})
         return result
