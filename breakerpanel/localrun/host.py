@@ -170,7 +170,10 @@ class LocalDurableHost:
         return instance_id
 
     def raise_event(self, instance_id: str, event_name: str, event_data: Any = None) -> None:
-        """Queue an external event for the instance; it is delivered at the next step."""
+        """Queue an external event for the instance; it is delivered at the next step.
+
+        `event_data` is what the extension stores: an object here is what a raw JSON body to sendEventPostUri
+        gives. The Durable Python client's raise_event gives its JSON text instead (LocalTaskHub does that)."""
         if not event_name:
             raise LocalRunError("event_name must be a non-empty string, e.g. 'approval'")
         instance = self._running_instance(instance_id)

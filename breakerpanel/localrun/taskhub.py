@@ -88,6 +88,14 @@ def _token_value(raw: str | None) -> str | None:
         raise ValueError(f"x-ms-continuation-token {raw!r} is not one this task hub gave") from exc
 
 
+def _event_data(body: bytes) -> Any:
+    """The event data as the extension keeps it: the request body parsed once (MessagePayloadDataConverter.
+    ConvertToJToken), then serialized into EventRaised.Input. The Python client posts json.dumps(data) as a JSON
+    value (aiohttp's json=), so the body is a JSON *string* holding that text, and the orchestrator's
+    wait_for_external_event receives the text, not the object (Azure/azure-functions-durable-python#295)."""
+    return json.loads(body) if body else None
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
@@ -208,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send_empty(410)
                     return
                 if action == "raiseEvent" and len(segments) == 4:
-                    hub.host.raise_event(instance_id, segments[3], _client_text(body))
+                    hub.host.raise_event(instance_id, segments[3], _event_data(body))
                     self._send_empty(202)
                     return
                 if action == "terminate":

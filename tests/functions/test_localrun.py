@@ -574,3 +574,20 @@ def test_task_hub_refuses_to_start_over_a_running_instance_with_500(host: LocalD
         host.terminate("singleton", "done")
         again = _client_calls(hub, lambda client: client.start_new("waiting_orchestrator", "singleton", None))
     assert again == ["singleton"]
+
+
+def test_task_hub_hands_the_orchestrator_an_events_json_text_as_the_extension_does(host: LocalDurableHost) -> None:
+    # raise_event posts json.dumps(data) as a JSON value; HttpApiHandler parses the body once (ConvertToJToken),
+    # so EventRaised.Input is that text as a JSON string and the orchestrator gets the text, not the dict
+    # (Azure/azure-functions-durable-python#295).
+    from breakerpanel.localrun.taskhub import LocalTaskHub
+
+    instance_id = host.start("waiting_orchestrator", None)
+    host.run_until_idle(instance_id)
+    with LocalTaskHub(host) as hub:
+        _client_calls(hub, lambda client: client.raise_event(instance_id, "go", {"approved": True}))
+
+    status = host.run_until_idle(instance_id)
+
+    assert status is not None
+    assert status["output"] == '{"approved": true}'
