@@ -107,6 +107,20 @@ def test_failure_response_code_replaces_503_when_the_pool_sets_one():
     assert all(r["BackendTime"] == 0 for r in gateway_answered)
 
 
+def test_a_weight_0_member_is_sent_nothing_while_a_weighted_peer_of_its_group_is_closed():
+    """backends.md: "distribute requests based on the relative weight of each backend"; BackendPoolItem.weight
+    is 0..100. The watchdog reads a weight-0 member's empty bins the same way (test_watch_model)."""
+    service = Service(scenarios.SUBSCRIPTION, "rg", "apim-x", WORKSPACE)
+    bodies = scenarios.openai_backends()
+    bodies[-1]["properties"]["pool"]["services"][1]["weight"] = 0  # aoai-westus
+    backends = [parse_backend(b) for b in bodies]
+    result = GatewaySimulation(
+        service, backends, target=scenarios.POOL, scripts={}, traffic=Traffic(), start=START,
+        duration=timedelta(minutes=10), seed=1,
+    ).run()
+    assert {r["BackendId"] for r in result.rows} == {"aoai-eastus"}
+
+
 def test_priority_2_member_serves_only_while_group_1_is_open(twin, twin_server, logs):
     loaded = _load(twin_server, "quota-exhausted")
     degraded = _expected(loaded, "PoolDegraded", scenarios.POOL)

@@ -277,3 +277,24 @@ def test_query_rows_are_read_as_logs_rows_types_them() -> None:
         bins_from_rows([{"Resource": RID, "Backend": "east", "Bin": "2026-12-03T11:00:00Z", "Requests": 1}])
     with pytest.raises(BinRowError, match="Throttled=True is not a count"):
         bins_from_rows([{"Resource": RID, "Backend": "east", "Bin": at, "Throttled": True}])
+
+
+def test_a_weight_0_member_that_gets_no_traffic_is_not_taken_as_open() -> None:
+    """A pool member's weight may be 0 (BackendPoolItem.weight: "Must be between 0 and 100"); the pool distributes
+    "based on the relative weight of each backend" (backends.md), so a weight-0 member beside a weighted peer gets
+    nothing while that peer serves. Its empty bins are its weight, not a breaker the pool routes around."""
+    config = gateway_config([
+        _backend("east"), _backend("west"), _backend("sweden"),
+        {"name": "pool", "properties": {"type": "Pool", "pool": {"services": [
+            {"id": "/backends/east", "priority": 1, "weight": 100},
+            {"id": "/backends/west", "priority": 1, "weight": 0},
+            {"id": "/backends/sweden", "priority": 2, "weight": 100},
+        ]}}},
+    ])
+
+    def story(minute: int) -> dict[str, Minute]:
+        return {"east": ok(2000)}
+
+    judged = _judge(story, config=config)
+    assert active(judged) == set()
+    assert judged[("BreakerStuckOpen", "west")].evidence["skippedByPoolBins"] == 0

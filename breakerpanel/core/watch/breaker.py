@@ -123,7 +123,10 @@ def _skipped_members(pool: Pool, series: Series, grid: Grid) -> dict[str, list[b
             lower = [m for _, group in groups[level_index + 1 :] for m in group]
             fallback = sum(series.requests(m.name, index) for m in lower)
             group_total = sum(series.requests(m.name, index) for m in members)
-            total_weight = sum(max(m.weight, 0) for m in members) or len(members)
+            # Weights are relative (0..100): a weight-0 member beside weighted peers is sent nothing while they
+            # serve, so its share is 0 and its empty bins say nothing; a group weighted 0 throughout is even.
+            weighted = sum(max(m.weight, 0) for m in members) > 0
+            total_weight = sum(max(m.weight, 0) for m in members) if weighted else len(members)
             for member in members:
                 own = series.requests(member.name, index)
                 # A lower priority served, so the whole group was open at some point of the bin; a member that
@@ -131,10 +134,10 @@ def _skipped_members(pool: Pool, series: Series, grid: Grid) -> dict[str, list[b
                 if fallback > 0 and not series.served([member.name], index):
                     skipped[member.name.lower()][index] = True
                     continue
-                share = (max(member.weight, 0) or 1) / total_weight
+                share = (max(member.weight, 0) if weighted else 1) / total_weight
                 # The policy's retries land on a peer, and only the last attempt is logged: a member whose
                 # breaker keeps re-tripping shows as one that gets far less than its share.
-                if share < 1 and group_total > 0 and binomial_cdf(own, group_total, share) < _SKIP_PROBABILITY:
+                if 0 < share < 1 and group_total > 0 and binomial_cdf(own, group_total, share) < _SKIP_PROBABILITY:
                     skipped[member.name.lower()][index] = True
     return skipped
 
