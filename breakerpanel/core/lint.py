@@ -22,6 +22,12 @@ LONGEST_SEEN_AOAI_RETRY_AFTER_SECONDS = 86400
 # Regional endpoints carry the region in the host; custom-subdomain endpoints (<name>.openai.azure.com) don't.
 _REGIONAL_HOST = re.compile(r"^(?P<region>[a-z0-9]+)\.api\.cognitive\.microsoft\.com$")
 _NOT_DISTINCTIVE_CODES = frozenset({429, 500, 502, 503, 504})
+# The gateway's API (infra/gateway/main.bicep: path 'openai', operations '/*') forwards what follows /openai/
+# (deployments/{id}/chat/completions, v1/responses, ...) onto the backend URL, and Azure OpenAI serves those
+# under /openai: "servers": [{"url": "https://contoso.openai.azure.com/openai"}] (learn.microsoft.com, Import
+# an Azure OpenAI API; the portal import appends /openai to the base URL). APIM accepts any path, so a URL
+# without it deploys cleanly and every call then answers 404, which the breaker (429/5xx) never counts.
+BACKEND_URL_PATH = "/openai"
 
 
 def lint_rollout_request(request: RolloutRequest) -> list[Problem]:
@@ -265,6 +271,7 @@ def lint_backends(backends: Sequence[tuple[int, BackendSpec]], path: str = "back
     for i, b in backends:
         at = f"{path}[{i}]"
         problems += _lint_name(b.name, f"{at}.name", "backend")
+        problems += _lint_url_path(b.url, f"{at}.url")
         if not lim.POOL_PRIORITY_MIN <= b.priority <= lim.POOL_PRIORITY_MAX:
             problems.append(
                 Problem(
@@ -284,6 +291,26 @@ def lint_backends(backends: Sequence[tuple[int, BackendSpec]], path: str = "back
     problems += _duplicates(backends, path)
     problems += _group_warnings(backends, path)
     return problems
+
+
+def _lint_url_path(url: str, field: str) -> list[Problem]:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []  # the URL check already says it cannot be parsed
+    if not parts.hostname or parts.path.rstrip("/") == BACKEND_URL_PATH:
+        return []
+    base = f"{parts.scheme or 'https'}://{parts.netloc}{BACKEND_URL_PATH}"
+    shown = parts.path or "(none)"
+    return [
+        Problem(
+            field,
+            f"the URL's path is '{shown}', not '{BACKEND_URL_PATH}': the gateway appends the caller's "
+            "deployments/... path to it, and Azure OpenAI serves that only under /openai, so every call "
+            "would answer 404",
+            f"use the endpoint's base URL with /openai, e.g. '{base}'",
+        )
+    ]
 
 
 def _lint_name(name: str, field: str, what: str) -> list[Problem]:

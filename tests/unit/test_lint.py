@@ -87,12 +87,12 @@ def test_status_code_boundaries_are_accepted():
 @pytest.mark.parametrize(
     ("backend", "field", "text"),
     [
-        (BackendSpec("1aoai", "https://a.openai.azure.com", 1, 50), "backends[0].name", "not a valid backend id"),
-        (BackendSpec("aoai_east", "https://a.openai.azure.com", 1, 50), "backends[0].name", "e.g. 'aoai-east'"),
-        (BackendSpec("a" * 81, "https://a.openai.azure.com", 1, 50), "backends[0].name", "at most 80"),
-        (BackendSpec("aoai", "https://a.openai.azure.com", 101, 50), "backends[0].priority", "outside 0–100"),
-        (BackendSpec("aoai", "https://a.openai.azure.com", -1, 50), "backends[0].priority", "outside 0–100"),
-        (BackendSpec("aoai", "https://a.openai.azure.com", 1, 101), "backends[0].weight", "outside 0–100"),
+        (BackendSpec("1aoai", "https://a.openai.azure.com/openai", 1, 50), "backends[0].name", "not a valid backend"),
+        (BackendSpec("aoai_east", "https://a.openai.azure.com/openai", 1, 50), "backends[0].name", "e.g. 'aoai-east'"),
+        (BackendSpec("a" * 81, "https://a.openai.azure.com/openai", 1, 50), "backends[0].name", "at most 80"),
+        (BackendSpec("aoai", "https://a.openai.azure.com/openai", 101, 50), "backends[0].priority", "outside 0–100"),
+        (BackendSpec("aoai", "https://a.openai.azure.com/openai", -1, 50), "backends[0].priority", "outside 0–100"),
+        (BackendSpec("aoai", "https://a.openai.azure.com/openai", 1, 101), "backends[0].weight", "outside 0–100"),
     ],
 )
 def test_backend_values_apim_rejects(backend, field, text):
@@ -103,10 +103,35 @@ def test_backend_values_apim_rejects(backend, field, text):
 def test_priority_and_weight_limits_are_the_spec_ones():
     # BackendPoolItem: priority and weight "minimum": 0, "maximum": 100 (ApiManagement 2025-03-01-preview).
     edge = (
-        BackendSpec("a0", "https://a.openai.azure.com", 0, 0),
-        BackendSpec("a1", "https://b.openai.azure.com", 100, 100),
+        BackendSpec("a0", "https://a.openai.azure.com/openai", 0, 0),
+        BackendSpec("a1", "https://b.openai.azure.com/openai", 100, 100),
     )
     assert by_field(lint_rollout_request(replace(base(), backends=edge)), "error") == {}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://a.openai.azure.com",
+        "https://a.openai.azure.com/",
+        "https://a.openai.azure.com/openai/deployments/gpt-4o",
+        "https://a.services.ai.azure.com/models",
+        "https://a.openai.azure.com/OpenAI",
+    ],
+)
+def test_backend_url_without_the_openai_base_path_is_an_error(url):
+    # The API forwards /openai/<rest> as <backend url>/<rest>; Azure OpenAI serves <rest> under /openai only
+    # (learn.microsoft.com, Import an Azure OpenAI API: "servers": [{"url": "https://contoso.openai.azure.com/openai"}]).
+    request = replace(base(), backends=(BackendSpec("aoai", url, 1, 50), *base().backends[1:]))
+    error = by_field(lint_rollout_request(request), "error")["backends[0].url"]
+    assert "every call would answer 404" in error
+    assert "e.g. 'https://a." in error and ".azure.com/openai'" in error
+
+
+@pytest.mark.parametrize("url", ["https://a.openai.azure.com/openai", "https://a.openai.azure.com/openai/"])
+def test_backend_url_with_the_openai_base_path_is_clean(url):
+    request = replace(base(), backends=(BackendSpec("aoai", url, 1, 50), *base().backends[1:]))
+    assert "backends[0].url" not in by_field(lint_rollout_request(request), "error")
 
 
 def test_pool_without_members_is_an_error():
@@ -153,16 +178,16 @@ def test_accept_retry_after_warns_about_day_long_retry_after():
 
 def test_lone_first_priority_member_warns():
     backends = (
-        BackendSpec("primary", "https://p.openai.azure.com", 1, 100),
-        BackendSpec("spare-a", "https://a.openai.azure.com", 2, 50),
-        BackendSpec("spare-b", "https://b.openai.azure.com", 2, 50),
+        BackendSpec("primary", "https://p.openai.azure.com/openai", 1, 100),
+        BackendSpec("spare-a", "https://a.openai.azure.com/openai", 2, 50),
+        BackendSpec("spare-b", "https://b.openai.azure.com/openai", 2, 50),
     )
     warnings = by_field(lint_rollout_request(replace(base(), backends=backends)), "warning")
     assert "alone in the first priority group (1)" in warnings["backends[0].priority"]
 
 
 def test_single_member_pool_warns():
-    backends = (BackendSpec("only", "https://p.openai.azure.com", 1, 100),)
+    backends = (BackendSpec("only", "https://p.openai.azure.com/openai", 1, 100),)
     warnings = by_field(lint_rollout_request(replace(base(), backends=backends)), "warning")
     assert "one member ('only')" in warnings["backends[0]"]
 

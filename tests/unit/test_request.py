@@ -338,3 +338,12 @@ def test_backend_hosts_can_be_extended_for_custom_domains():
     assert "backends[0].url" in problems_of(payload)
     check = check_rollout_request(payload, ALLOWED, backend_hosts=(".internal-gw.contoso.com",))
     assert not [p for p in check.errors if p.field == "backends[0].url"]
+
+
+def test_backend_url_without_the_openai_path_is_a_400():
+    # APIM stores any URL, and every call through the API would then answer 404 (lint.BACKEND_URL_PATH).
+    payload = body()
+    payload["backends"][0]["url"] = "https://aoai.openai.azure.com"
+    check = check_rollout_request(payload, ALLOWED)
+    assert check.request is None
+    assert "https://aoai.openai.azure.com/openai" in problems_of(payload)["backends[0].url"][0]
