@@ -298,9 +298,21 @@ def _lint_url_path(url: str, field: str) -> list[Problem]:
         parts = urlsplit(url)
     except ValueError:
         return []  # the URL check already says it cannot be parsed
-    if not parts.hostname or parts.path.rstrip("/") == BACKEND_URL_PATH:
+    if not parts.hostname or parts.path == BACKEND_URL_PATH:
         return []
     base = f"{parts.scheme or 'https'}://{parts.netloc}{BACKEND_URL_PATH}"
+    if parts.path == BACKEND_URL_PATH + "/":
+        # "Avoid adding a slash at the end to prevent misconfigurations" (Backends in API Management, on the
+        # backend URL and base-url): the gateway appends '/deployments/...', and '/openai//deployments' is
+        # not a path Azure OpenAI serves.
+        return [
+            Problem(
+                field,
+                "the URL ends with a slash: the gateway appends the caller's path after it "
+                "('/openai//deployments/...')",
+                f"remove the trailing slash: '{base}'",
+            )
+        ]
     shown = parts.path or "(none)"
     return [
         Problem(
