@@ -22,7 +22,7 @@ from azure.monitor.query import LogsQueryStatus
 from breakerpanel.azure.logs_rows import rows_from_result
 from twin.app import Twin
 from twin.gateway import scenarios
-from twin.gateway.behaviour import Script, Throttled, TimingOut, at
+from twin.gateway.behaviour import Failing, Script, Throttled, TimingOut, at
 from twin.gateway.breaker import CircuitBreaker
 from twin.gateway.config import parse_backend, parse_rule
 from twin.gateway.events import to_cloudevent
@@ -393,3 +393,19 @@ def test_ingestion_delay_hides_the_newest_scenario_rows(twin, twin_server, logs)
     visible = [r for r in result.rows if r["TimeGenerated"] <= now - timedelta(minutes=3)]
     assert got == [{"n": len(visible), "newest": max(r["TimeGenerated"] for r in visible)}]
     assert len(visible) < loaded["rows"][WORKSPACE]
+
+
+def test_a_503_with_retry_after_holds_the_breaker_open_for_it_and_logs_the_header():
+    """backends.md: "If a Retry-After header is present in the response, the circuit breaker accepts the value" —
+    any response, not only a 429."""
+    service = Service(scenarios.SUBSCRIPTION, "rg", "apim-x", WORKSPACE)
+    backend = parse_backend(scenarios.openai_backends()[0])
+    result = GatewaySimulation(
+        service, [backend], target="aoai-eastus",
+        scripts={"aoai-eastus": Script((at(0, None, Failing((503,), retry_after=300)),))},
+        traffic=Traffic(), start=START, duration=timedelta(minutes=10), seed=2,
+    ).run()
+    trips = result.timeline.trips["aoai-eastus"]
+    assert trips and all(t.retry_after and t.duration == timedelta(seconds=300) for t in trips)
+    failed = [r for r in result.rows if r["BackendResponseCode"] == 503]
+    assert failed and all(r["BackendResponseHeaders"]["Retry-After"] == "300" for r in failed)

@@ -41,12 +41,14 @@ class Throttled:
 
 @dataclass(frozen=True)
 class Failing:
-    """A region in trouble: 5xx from the backend itself."""
+    """A region in trouble: 5xx from the backend itself, with a Retry-After (seconds) when `retry_after` is set —
+    a 503 may carry one as much as a 429 (RFC 9110), and the breaker accepts it from whatever response trips it."""
 
     statuses: tuple[int, ...] = (500, 503)
+    retry_after: int | None = None
 
     def answer(self, rng: random.Random) -> Answer:
-        return Answer(rng.choice(self.statuses), rng.randint(20, 120))
+        return Answer(rng.choice(self.statuses), rng.randint(20, 120), retry_after=self.retry_after)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ Columns of the answer:
   Counted        failures the backend's own breaker rule counts (status ranges; error reasons when no answer)
   Ignored        failures the rule does not count (401/403/404/408, timeouts, 5xx outside its ranges…)
   Throttled      backend answered 429
-  MaxRetryAfter  the largest Retry-After (seconds) the backend sent, when the logs carry the header
+  MaxRetryAfter  the largest Retry-After (seconds) on a failure the rule counts (a 429, a 503...), when the logs
+                 carry the header (either spelling)
   GatewayOnly    the gateway answered 503 (or a configured failure response) without calling any backend
   LastSuccess    the newest successful backend answer in the bin
 """
@@ -116,11 +117,14 @@ def gateway_query(targets: Sequence[QueryTarget], start: datetime, end: datetime
             "| extend IsSuccess = Answered and BackendResponseCode between (200 .. 399)",
             "| extend IsFailure = (Answered and BackendResponseCode >= 400"
             f" and not(BackendResponseCode in ({_NOT_FAILURES}))) or (Attempted and not(Answered))",
-            '| extend RetryAfter = toint(BackendResponseHeaders["Retry-After"])',
+            # Header names are case-insensitive (Azure OpenAI sends `retry-after`); the bag's keys are not.
+            '| extend RetryAfter = toint(coalesce(tostring(BackendResponseHeaders["Retry-After"]),'
+            ' tostring(BackendResponseHeaders["retry-after"])))',
             f"| extend IsGatewayOnly = not(Attempted) and ResponseCode in ({codes})",
             "| summarize Requests = count(), Successes = countif(IsSuccess), Counted = countif(IsCounted),"
             " Ignored = countif(IsFailure and not(IsCounted)), Throttled = countif(BackendResponseCode == 429),"
-            " MaxRetryAfter = max(iff(BackendResponseCode == 429, RetryAfter, int(null))),"
+            # The breaker accepts the Retry-After of the response that trips it (backends.md), whatever its code.
+            " MaxRetryAfter = max(iff(IsCounted and Answered, RetryAfter, int(null))),"
             " GatewayOnly = countif(IsGatewayOnly),"
             " LastSuccess = max(iff(IsSuccess, TimeGenerated, datetime(null)))"
             f" by Resource, Backend, Bin = bin(TimeGenerated, {int(bin_seconds)}s), TenantId",
