@@ -133,3 +133,20 @@ def test_no_keys_anywhere_in_the_gateway(name: str) -> None:
     text = (GATEWAY / name).read_text(encoding="utf-8").lower()
     for needle in ("api-key", "listkeys(", "named-value", "{{"):
         assert needle not in text, f"{name} contains {needle!r}"
+
+
+def test_the_callers_subscription_key_never_reaches_a_backend() -> None:
+    # APIM validates the subscription key and then forwards the request with it: the header "is not stripped
+    # from the request prior to being sent to the configured backend service" (andrewilson.co.uk, 'Unintentional
+    # Pass through of Subscription Key Header'; Azure-Samples/Apim-Samples#70: subscription keys "should be
+    # scrubbed" before requests go on to backends). The API keeps the default key names, so those are removed.
+    template = json.loads((GATEWAY / "main.json").read_text(encoding="utf-8"))
+    api = template["resources"]["api"]["properties"]
+    assert api["subscriptionRequired"] is True
+    assert "subscriptionKeyParameterNames" not in api, "the policy below deletes the default names only"
+    inbound = _policy().find("inbound")
+    assert inbound is not None
+    header = inbound.find("set-header[@name='Ocp-Apim-Subscription-Key']")
+    query = inbound.find("set-query-parameter[@name='subscription-key']")
+    assert header is not None and header.get("exists-action") == "delete"
+    assert query is not None and query.get("exists-action") == "delete"
