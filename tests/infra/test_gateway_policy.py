@@ -92,6 +92,16 @@ def test_retry_covers_429_and_503_and_buffers_the_body() -> None:
     assert retry.get("count") == "__RETRY_COUNT__"
 
 
+def test_streamed_responses_are_relayed_unbuffered() -> None:
+    # Azure OpenAI streams a completion ("stream": true) as server-sent events. learn.microsoft.com, 'Configure
+    # API for server-sent events': "Turn off response buffering on the forward-request policy so that events are
+    # immediately relayed to the clients" (buffer-response="false"; forward-request's default is true).
+    forward = _policy().find("backend/retry/forward-request")
+    assert forward is not None
+    assert forward.get("buffer-response") == "false"
+    assert not _policy().findall(".//validate-content"), "validate-content buffers responses too"
+
+
 def test_retry_count_is_derived_from_the_pool_size() -> None:
     variables = json.loads((GATEWAY / "main.json").read_text(encoding="utf-8"))["variables"]
     assert variables["retryCount"] == "[max(sub(length(parameters('backends')), 1), 1)]"
