@@ -191,9 +191,15 @@ def test_failures_spread_wider_than_the_interval_do_not_trip():
     assert breaker.trips == []
 
 
-def test_timeouts_log_500_without_a_backend_response_and_trip_a_single_backend():
+@pytest.mark.parametrize("reasons", [[], ["Timeout"]])
+def test_timeouts_log_500_without_a_backend_response_and_trip_only_a_rule_listing_the_reason(reasons):
+    """A timeout has no backend answer (BackendResponseCode null; the 500 is the gateway's own): the rule's
+    statusCodeRanges ("The failure http status code range") cannot match it, only its errorReasons ("The error
+    reasons which are considered as failure", CircuitBreakerFailureCondition) can."""
     service = Service(scenarios.SUBSCRIPTION, "rg", "apim-x", WORKSPACE)
-    backend = parse_backend(scenarios.openai_backends()[0])
+    body = scenarios.openai_backends()[0]
+    body["properties"]["circuitBreaker"]["rules"][0]["failureCondition"]["errorReasons"] = reasons
+    backend = parse_backend(body)
     result = GatewaySimulation(
         service, [backend], target="aoai-eastus",
         scripts={"aoai-eastus": Script((at(0, None, TimingOut(timeout_s=20)),))},
@@ -202,10 +208,15 @@ def test_timeouts_log_500_without_a_backend_response_and_trip_a_single_backend()
     timed_out = [r for r in result.rows if r["LastErrorReason"] == "Timeout"]
     assert timed_out and all(r["ResponseCode"] == 500 and r["BackendResponseCode"] is None for r in timed_out)
     assert all(r["LastErrorSource"] == "forward-request" and r["BackendTime"] == 20_000 for r in timed_out)
-    # The rule's 500-599 range counts the gateway's 500: the Single backend trips, and the gateway answers 503
-    # itself, BackendId naming the backend.
     refused = [r for r in result.rows if r["BackendResponseCode"] is None and r["LastErrorReason"] is None]
-    assert refused and {(r["ResponseCode"], r["BackendId"]) for r in refused} == {(503, "aoai-eastus")}
+    if reasons:
+        # The rule lists the reason: the Single backend trips, and the gateway answers 503 itself, BackendId
+        # naming the backend.
+        assert refused and {(r["ResponseCode"], r["BackendId"]) for r in refused} == {(503, "aoai-eastus")}
+    else:
+        # The 500-599 range does not see them: the breaker never trips (a blind spot), every request is tried.
+        assert refused == [] and "aoai-eastus" not in result.timeline.trips
+        assert len(result.timeline.uncounted_failures["aoai-eastus"]) == len(timed_out)
 
 
 # --- blind spot, two gateways, failed deployment ----------------------------------------------------------

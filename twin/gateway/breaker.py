@@ -14,8 +14,12 @@ Choices where the docs are silent (the twin's, stated so nobody mistakes them fo
 - the window starts empty again after a trip (the counting restarts when the circuit resets);
 - a response that arrives while the breaker is already open (an attempt in flight when it tripped) is not
   counted;
-- an attempt without a backend response (Timeout, BackendConnectionFailure) counts as a failure when the
-  rule's errorReasons lists its reason, or when the rule's status ranges hold the 500 the gateway answers;
+- an attempt without a backend response (Timeout, BackendConnectionFailure) counts as a failure only when the
+  rule's errorReasons lists its reason ("The error reasons which are considered as failure", the REST
+  reference's CircuitBreakerFailureCondition). statusCodeRanges are "The failure http status code range" of
+  the backend's answer, and such an attempt has none (BackendResponseCode is the "Code of the HTTP response
+  received from a backend", null here): the 500 the gateway sends the client is not the backend's code. This
+  is also what twin/gateway/incidents.py reads as a blind spot and what the watchdog's query counts;
 - the percentage condition is evaluated on every response, from the first one in the window;
 - the breaker closes at the exact instant its trip ends (no half-open probe: APIM documents none).
 Gateway instances do not share this state ("Different instances of the gateway do not synchronize"): a
@@ -57,7 +61,7 @@ class CircuitBreaker:
         failure for the rule?"""
         if status is not None:
             return self.rule.counts_status(status)
-        return (reason is not None and self.rule.counts_reason(reason)) or self.rule.counts_status(500)
+        return reason is not None and self.rule.counts_reason(reason)
 
     def record(
         self, moment: datetime, status: int | None, reason: str | None, retry_after: int | None
