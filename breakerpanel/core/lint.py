@@ -28,6 +28,10 @@ _NOT_DISTINCTIVE_CODES = frozenset({429, 500, 502, 503, 504})
 # an Azure OpenAI API; the portal import appends /openai to the base URL). APIM accepts any path, so a URL
 # without it deploys cleanly and every call then answers 404, which the breaker (429/5xx) never counts.
 BACKEND_URL_PATH = "/openai"
+# The rule's interval and tripDuration are "format": "duration" in the ApiManagement spec: xsd:duration (W3C XML
+# Schema Part 2, 3.2.6: PnYnMnDTnHnMnS, upper-case designators, a decimal fraction on the seconds only). Years,
+# months and weeks are refused earlier with their own fix (durations.py).
+_XSD_DURATION = re.compile(r"^-?P(?=\d|T\d)(?:\d+D)?(?:T(?=\d)(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?$")
 
 
 def lint_rollout_request(request: RolloutRequest) -> list[Problem]:
@@ -134,6 +138,19 @@ def _duration(text: str, field: str, problems: list[Problem]) -> float | None:
         seconds = parse_iso8601_duration(text)
     except DurationError as exc:
         problems.append(Problem(field, str(exc), "write an ISO 8601 duration such as 'PT1M' or 'PT30S'"))
+        return None
+    if not _XSD_DURATION.match(text):
+        # parse_iso8601_duration reads leniently (any case, ',' as a fraction, spaces around); APIM stores the
+        # text as sent and reads it as xsd:duration, which has none of that.
+        written = text.strip().upper().replace(",", ".")
+        problems.append(
+            Problem(
+                field,
+                f"'{text}' is not written as APIM reads a duration (xsd:duration: upper-case P, T, D, H, M, S, "
+                "'.' before a fraction of a second, nothing around it)",
+                f"write '{written}'",
+            )
+        )
         return None
     if seconds <= 0:
         problems.append(

@@ -140,6 +140,18 @@ def test_backend_url_with_a_trailing_slash_is_an_error():
     assert "ends with a slash" in error and "'https://a.openai.azure.com/openai'" in error
 
 
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [("pt1m", "PT1M"), ("PT1M ", "PT1M"), ("PT1,5S", "PT1.5S"), ("p1dT2h", "P1DT2H")],
+)
+@pytest.mark.parametrize(("change", "field"), [("interval", "interval"), ("trip_duration", "tripDuration")])
+def test_a_duration_not_written_as_xsd_duration_is_an_error(text, written, change, field):
+    # CircuitBreakerFailureCondition.interval and CircuitBreakerRule.tripDuration are "format": "duration"
+    # (xsd:duration): upper-case designators, '.' for a fraction; APIM receives the text as the request has it.
+    errors = by_field(lint_rollout_request(with_rule(**{change: text})), "error")
+    assert f"write '{written}'" in errors[f"breakerRule.{field}"]
+
+
 def test_pool_without_members_is_an_error():
     assert "no backends" in by_field(lint_rollout_request(replace(base(), backends=())), "error")["backends"]
 
