@@ -298,3 +298,20 @@ def test_a_weight_0_member_that_gets_no_traffic_is_not_taken_as_open() -> None:
     judged = _judge(story, config=config)
     assert active(judged) == set()
     assert judged[("BreakerStuckOpen", "west")].evidence["skippedByPoolBins"] == 0
+
+
+def test_a_rule_without_status_code_ranges_counts_no_status_code() -> None:
+    """statusCodeRanges are "The status code ranges which are considered as failure" and errorReasons "The error
+    reasons which are considered as failure" (CircuitBreakerFailureCondition); a rule naming only reasons counts
+    no answered code, so a backend answering 500s never trips it: a blind spot, not a stuck breaker."""
+    reasons_only = {**RULE, "failureCondition": {"count": 3, "interval": "PT1M", "errorReasons": ["Timeout"]}}
+    config = gateway_config([_backend("solo", reasons_only)])
+    rule = config.backends[0].rule
+    assert rule is not None and rule.status_ranges == () and not rule.counts(500)
+
+    def story(minute: int) -> dict[str, Minute]:
+        return {"solo": {"requests": 20, "ignored": 20} if minute >= 20 else ok()}
+
+    judged = _judge(story, config=config)
+    assert active(judged) == {("BreakerBlindSpot", "solo")}
+    assert 500 in judged[("BreakerBlindSpot", "solo")].evidence["uncountedCodes"]

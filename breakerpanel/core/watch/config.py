@@ -15,9 +15,6 @@ from breakerpanel.core.verify import ActualBackend, ActualRule, parse_backend
 # Codes a backend answers when it is failing, whatever its rule counts. Client mistakes (400, 409, 413, 422…)
 # are left out: they say nothing about the backend's health.
 _FAILURE_CODES = frozenset({401, 403, 404, 405, 407, 408, 429}) | frozenset(range(500, 600))
-# A rule that names no status codes is judged on server errors: the breaker is meant for backend failures,
-# and counting nothing would hide every one of them.
-_DEFAULT_RANGES: tuple[tuple[int, int], ...] = ((500, 599),)
 
 
 @dataclass(frozen=True)
@@ -40,7 +37,9 @@ class Rule:
         return tuple(sorted(code for code in _FAILURE_CODES if not self.counts(code)))
 
     def describe(self) -> str:
-        ranges = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in self.status_ranges)
+        ranges = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in self.status_ranges) or "no status codes"
+        if self.error_reasons:
+            ranges += "; reasons " + ", ".join(self.error_reasons)
         amount = f"{self.count} failures" if self.count is not None else f"{self.percentage}% failures"
         return (
             f"rule {self.name!r}: {amount} ({ranges}) within {self.interval_seconds:g}s trips it for "
@@ -125,7 +124,9 @@ def _rule(actual: ActualRule) -> Rule | None:
         count=actual.count,
         percentage=actual.percentage,
         interval_seconds=actual.interval_seconds,
-        status_ranges=tuple((int(a), int(b)) for a, b in ranges) or _DEFAULT_RANGES,  # type: ignore[arg-type]
+        # No ranges: no answered code counts (CircuitBreakerFailureCondition.statusCodeRanges, "The status code
+        # ranges which are considered as failure"); only errorReasons can trip it, as APIM and the twin count.
+        status_ranges=tuple((int(a), int(b)) for a, b in ranges),  # type: ignore[arg-type]
         error_reasons=actual.error_reasons,
         trip_seconds=actual.trip_seconds if actual.trip_seconds and actual.trip_seconds > 0 else 60.0,
         accept_retry_after=actual.accept_retry_after,
