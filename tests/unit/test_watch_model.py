@@ -315,3 +315,19 @@ def test_a_rule_without_status_code_ranges_counts_no_status_code() -> None:
     judged = _judge(story, config=config)
     assert active(judged) == {("BreakerBlindSpot", "solo")}
     assert 500 in judged[("BreakerBlindSpot", "solo")].evidence["uncountedCodes"]
+
+
+def test_failures_further_apart_than_the_interval_do_not_trip_a_count_rule() -> None:
+    """APIM trips on the count "within the interval" (CircuitBreakerFailureCondition.interval: "The interval during
+    which the failures are counted"): one failure a minute never holds two in a PT1M window, so a count-2 rule
+    never trips — the twin's breaker agrees (tests/twin: failures spread wider than the interval do not trip).
+    Reading two one-minute bins as one window made it trip, and a lone failing backend "stuck open"."""
+    rule = {**RULE, "failureCondition": {**RULE["failureCondition"], "count": 2}}
+    config = gateway_config([_backend("solo", rule)])
+
+    def story(minute: int) -> dict[str, Minute]:
+        return {"solo": failing(1)}
+
+    judged = _judge(story, config=config)
+    assert judged[("BreakerStuckOpen", "solo")].evidence["trips"] == 0
+    assert ("BreakerStuckOpen", "solo") not in active(judged)

@@ -82,8 +82,10 @@ def _from_logs(backend: Backend, series: list[Bin | None], grid: Grid, now: date
     rule = backend.rule
     if rule is None:
         return []
-    # One bin more than the interval spans: failures within one interval may straddle a bin boundary.
-    width = max(1, math.ceil(rule.interval_seconds / grid.step.total_seconds())) + 1
+    # As many bins as the interval spans (bins are never wider than it): APIM counts failures within the interval,
+    # so failures further apart than that never trip it. Failures of one interval that straddle a bin boundary
+    # may be missed here; a failure that lasts trips within whole bins, and the pool's routing shows the rest.
+    width = max(1, math.ceil(rule.interval_seconds / grid.step.total_seconds()))
     intervals: list[tuple[datetime, datetime]] = []
     window_from = 0
     for index in range(len(series)):
