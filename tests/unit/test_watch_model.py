@@ -331,3 +331,18 @@ def test_failures_further_apart_than_the_interval_do_not_trip_a_count_rule() -> 
     judged = _judge(story, config=config)
     assert judged[("BreakerStuckOpen", "solo")].evidence["trips"] == 0
     assert ("BreakerStuckOpen", "solo") not in active(judged)
+
+
+def test_failures_that_tripped_a_breaker_are_not_counted_again_after_a_trip_shorter_than_a_bin() -> None:
+    """APIM counts afresh after a trip; a Retry-After of 10 s (acceptRetryAfter) ends the trip inside its bin, and
+    the same three failures must not re-trip the breaker in every later bin of a PT5M interval."""
+    rule = {**RULE, "failureCondition": {**RULE["failureCondition"], "interval": "PT5M"}}
+    config = gateway_config([_backend("solo", rule)])
+
+    def story(minute: int) -> dict[str, Minute]:
+        if minute == 30:
+            return {"solo": {"requests": 3, "counted": 3, "throttled": 3, "retry_after": 10}}
+        return {} if 30 < minute < 35 else {"solo": ok()}
+
+    judged = _judge(story, config=config)
+    assert judged[("BreakerStuckOpen", "solo")].evidence["trips"] == 1

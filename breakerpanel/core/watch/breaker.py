@@ -106,10 +106,11 @@ def _from_logs(backend: Backend, series: list[Bin | None], grid: Grid, now: date
         if rule.accept_retry_after and retry_after > 0:
             trip = min(float(retry_after), policy.max_retry_after_seconds)
         start = grid.at(index)
-        intervals.append((start, min(start + timedelta(seconds=trip), now)))
-        window_from = grid.index(start + timedelta(seconds=trip)) if start + timedelta(seconds=trip) < grid.end else (
-            len(series)
-        )
+        end = start + timedelta(seconds=trip)
+        intervals.append((start, min(end, now)))
+        # APIM counts afresh after the trip: the failures that tripped it (this bin and before) are spent, even
+        # when the trip (a short Retry-After) ends inside this bin.
+        window_from = max(index + 1, grid.index(end)) if end < grid.end else len(series)
     return intervals
 
 
