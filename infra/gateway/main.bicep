@@ -230,6 +230,62 @@ resource gatewayDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-pr
   }
 }
 
+// https://learn.microsoft.com/azure/templates/microsoft.apimanagement/service/apis/diagnostics
+// ApiManagementGatewayLogs.BackendResponseHeaders holds only the headers the API's Azure Monitor diagnostic names
+// ("Headers to log ... Default: no headers are logged", diagnostic logs settings reference): without this the
+// watchdog never sees the Retry-After that sets an acceptRetryAfter breaker's trip. The backend response's
+// Retry-After in both spellings and nothing else: no bodies, no request headers (keys and tokens are never
+// logged), no client IP; every request sampled (100%) so the watchdog counts them all; verbosity 'information'
+// logs successful as well as failed requests. The logger is the instance's built-in 'azuremonitor' (Azure
+// Monitor, routed by the gateway-logs diagnostic setting above), so the diagnostic follows that setting.
+resource apiDiagnostics 'Microsoft.ApiManagement/service/apis/diagnostics@2024-05-01' = if (!empty(logAnalyticsWorkspaceId)) {
+  parent: api
+  name: 'azuremonitor'
+  properties: {
+    loggerId: resourceId('Microsoft.ApiManagement/service/loggers', apimServiceName, 'azuremonitor')
+    sampling: {
+      samplingType: 'fixed'
+      percentage: 100
+    }
+    verbosity: 'information'
+    logClientIp: false
+    frontend: {
+      request: {
+        headers: []
+        body: {
+          bytes: 0
+        }
+      }
+      response: {
+        headers: []
+        body: {
+          bytes: 0
+        }
+      }
+    }
+    backend: {
+      request: {
+        headers: []
+        body: {
+          bytes: 0
+        }
+      }
+      response: {
+        headers: [
+          'Retry-After'
+          'retry-after'
+        ]
+        body: {
+          bytes: 0
+        }
+      }
+    }
+  }
+  dependsOn: [
+    gatewayDiagnostics
+  ]
+}
+
 // https://learn.microsoft.com/azure/templates/microsoft.eventgrid/systemtopics
 resource apimEvents 'Microsoft.EventGrid/systemTopics@2025-02-15' = if (eventsEnabled) {
   name: systemTopicName

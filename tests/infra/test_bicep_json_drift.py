@@ -89,6 +89,10 @@ JSON_CHANGES = {
     ),
     "dependency": (_drop(["resources", "pool", "dependsOn"]), "resources.pool.dependsOn"),
     "condition": (_drop(["resources", "gatewayDiagnostics", "condition"]), "resources.gatewayDiagnostics.condition"),
+    "logged header": (
+        _set(["resources", "apiDiagnostics", "properties", "backend", "request", "headers"], ["Authorization"]),
+        "resources.apiDiagnostics.properties.backend.request.headers",
+    ),
     "loop member read": (
         _set(
             ["resources", "pool", "properties", "pool", "copy", 0, "input", "weight"],

@@ -245,3 +245,90 @@ def test_a_rule_without_optional_members_is_sent_without_them_never_as_null(
     # Absent, not null: APIM validates a null count or failureResponse as a value.
     assert "count" not in raw_rule["failureCondition"]
     assert "failureResponse" not in raw_rule
+
+
+# A Log Analytics workspace resource id: with it the template sends the gateway logs there and logs Retry-After.
+WORKSPACE_ID = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
+                "/providers/Microsoft.OperationalInsights/workspaces/law-gw")
+DIAGNOSTIC = f"/apis/{API}/diagnostics/azuremonitor"
+GATEWAY_LOGS = "/providers/Microsoft.Insights/diagnosticSettings/breakerpanel-gateway-logs"
+
+
+def deploy_with_logs(deployments: DeploymentsMgmtClient, name: str) -> Any:
+    body = Deployment(properties=DeploymentProperties(
+        mode="Incremental", template=gateway_template(),
+        parameters={**parameters(BACKENDS), "logAnalyticsWorkspaceId": {"value": WORKSPACE_ID}}))
+    return deployments.deployments.begin_create_or_update(RESOURCE_GROUP, name, body).result()
+
+
+def test_with_a_workspace_the_api_logs_the_backends_retry_after_and_nothing_else(
+    service: Any, deployments: DeploymentsMgmtClient, apim: ApiManagementClient
+) -> None:
+    # ApiManagementGatewayLogs.BackendResponseHeaders holds only the headers the API's Azure Monitor diagnostic
+    # names ("Headers to log ... Default: no headers are logged"): the watchdog's Retry-After needs this one.
+    result = deploy_with_logs(deployments, "gateway-logs")
+    assert result.properties.provisioning_state == "Succeeded"
+
+    got = apim.api_diagnostic.get(RESOURCE_GROUP, APIM, API, "azuremonitor")
+
+    assert got.id == f"{APIM_ID}{DIAGNOSTIC}"
+    assert got.logger_id == f"{APIM_ID}/loggers/azuremonitor"
+    assert (got.sampling.sampling_type, got.sampling.percentage) == ("fixed", 100)
+    assert got.verbosity == "information"
+    assert got.log_client_ip is False
+    assert got.backend.response.headers == ["Retry-After", "retry-after"]
+    # No payload and no other header, in either direction: keys and tokens are never logged.
+    for message in (got.frontend.request, got.frontend.response, got.backend.request, got.backend.response):
+        assert message.body.bytes == 0
+    assert got.frontend.request.headers == got.frontend.response.headers == got.backend.request.headers == []
+    raw = apim.api_diagnostic.get(RESOURCE_GROUP, APIM, API, "azuremonitor",
+                                  cls=lambda resp, obj, headers: resp.http_response.json())
+    assert set(raw["properties"]) == {"loggerId", "sampling", "verbosity", "logClientIp", "frontend", "backend"}
+
+
+def test_with_a_workspace_redeploying_shows_no_change_for_the_diagnostic_either(
+    service: Any, deployments: DeploymentsMgmtClient
+) -> None:
+    deploy_with_logs(deployments, "gateway-logs-1")
+    assert deploy_with_logs(deployments, "gateway-logs-2").properties.provisioning_state == "Succeeded"
+
+    body = DeploymentWhatIf(properties=DeploymentWhatIfProperties(
+        mode="Incremental", template=gateway_template(),
+        parameters={**parameters(BACKENDS), "logAnalyticsWorkspaceId": {"value": WORKSPACE_ID}}))
+    result = deployments.deployments.begin_what_if(RESOURCE_GROUP, "gateway-logs-3", body).result()
+
+    kinds = {change.resource_id.removeprefix(APIM_ID): change.change_type for change in result.changes}
+    assert kinds[DIAGNOSTIC] == kinds[GATEWAY_LOGS] == "NoChange"
+    assert set(kinds.values()) == {"NoChange"}
+
+
+def test_without_a_workspace_no_api_diagnostic_is_deployed(deployed: Any, apim: ApiManagementClient) -> None:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    with pytest.raises(ResourceNotFoundError):
+        apim.api_diagnostic.get(RESOURCE_GROUP, APIM, API, "azuremonitor")
+
+
+def test_an_api_diagnostic_names_a_logger_of_the_instance(service: Any) -> None:
+    api_id = f"{APIM_ID}/apis/{API}"
+    service.apim.put_resource(api_id, {"properties": {"path": API_PATH}})
+    good = {"properties": {"loggerId": f"{APIM_ID}/loggers/azuremonitor", "sampling": {"percentage": 100}}}
+    _, created = service.apim.put_resource(f"{api_id}/diagnostics/azuremonitor", good)
+    assert created
+
+    from twin.errors import TwinError
+
+    for properties, target in [
+        ({}, "loggerId"),
+        ({"loggerId": f"{APIM_ID}/loggers/my-app-insights"}, "loggerId"),
+        ({"loggerId": "/loggers/azuremonitor", "sampling": {"percentage": 101}}, "sampling.percentage"),
+        ({"loggerId": "/loggers/azuremonitor", "backend": {"response": {"body": {"bytes": 8193}}}},
+         "backend.response.body.bytes"),
+    ]:
+        with pytest.raises(TwinError) as refused:
+            service.apim.put_resource(f"{api_id}/diagnostics/azuremonitor", {"properties": properties})
+        assert refused.value.status == 400
+        assert [d["target"] for d in refused.value.envelope()["error"]["details"]] == [target]
+    with pytest.raises(TwinError) as no_api:
+        service.apim.put_resource(f"{APIM_ID}/apis/other/diagnostics/azuremonitor", good)
+    assert no_api.value.status == 404

@@ -102,6 +102,8 @@ POLICY_NOT_WELL_FORMED = "The policy document is not well-formed XML: {reason}"
 POLICY_VALUE_REQUIRED = "Policy content ('value') is required."
 # message not verified (spec: ApiCreateOrUpdateProperties requires path)
 API_PATH_REQUIRED = "API path is required."
+# message not verified (spec: DiagnosticContractProperties.loggerId, "Resource Id of a target logger")
+LOGGER_NOT_FOUND = "Logger '{logger_id}' not found in this API Management service."
 
 
 def detail(target: str, message: str) -> dict[str, Any]:

@@ -203,6 +203,21 @@ def get_policy(twin: Twin, request: Request) -> Response:
     return Response(200, body, _etag_headers(twin.apim.etag(_policy_id(request))))
 
 
+def _diagnostic_id(request: Request) -> str:
+    return f"{_api_id(request)}/diagnostics/{request.params['diagnosticId']}"
+
+
+def get_diagnostic(twin: Twin, request: Request) -> Response:
+    """ApiDiagnostic_Get: the diagnostic as it was stored (a template deploys it; the app only reads it)."""
+    _require_service(twin, request)
+    if twin.apim.get_resource(_api_id(request)) is None:
+        raise e.entity_not_found("Api")
+    body = twin.apim.get_resource(_diagnostic_id(request))
+    if body is None:
+        raise e.entity_not_found("Diagnostic")
+    return Response(200, body, _etag_headers(twin.apim.etag(_diagnostic_id(request))))
+
+
 def put_policy(twin: Twin, request: Request) -> Response:
     _require_service(twin, request)
     body, created = twin.apim.put_resource(

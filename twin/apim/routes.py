@@ -12,6 +12,7 @@ _SERVICE = (
 _BACKEND = _SERVICE + "/backends/{backendId}"
 _API = _SERVICE + "/apis/{apiId}"
 _POLICY = _API + "/policies/{policyId}"
+_DIAGNOSTIC = _API + "/diagnostics/{diagnosticId}"
 
 ROUTES = [
     route("apim.service.get", "GET", _SERVICE, h.get_service),
@@ -27,6 +28,7 @@ ROUTES = [
     route("apim.apis.policies.get", "GET", _POLICY, h.get_policy),
     route("apim.apis.policies.put", "PUT", _POLICY, h.put_policy),
     route("apim.apis.policies.delete", "DELETE", _POLICY, h.delete_policy),
+    route("apim.apis.diagnostics.get", "GET", _DIAGNOSTIC, h.get_diagnostic),
     route(
         "control.apim.services.create",
         "POST",

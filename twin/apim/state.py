@@ -1,4 +1,5 @@
-"""APIM's state in the twin: services, their backends, APIs and API policies, stored as GET answers them.
+"""APIM's state in the twin: services, their backends, APIs, API policies and API diagnostics, stored as GET
+answers them.
 
 The HTTP handlers and the ARM helper (deployments materializing templates) both go through `put_resource`, so
 a deployed backend passes the same validation as one PUT by the SDK.
@@ -31,6 +32,15 @@ SERVICE_TYPE = "Microsoft.ApiManagement/service"
 BACKEND_TYPE = "Microsoft.ApiManagement/service/backends"
 API_TYPE = "Microsoft.ApiManagement/service/apis"
 POLICY_TYPE = "Microsoft.ApiManagement/service/apis/policies"
+DIAGNOSTIC_TYPE = "Microsoft.ApiManagement/service/apis/diagnostics"
+# The loggers every instance has: the built-in Azure Monitor logger that API diagnostics name to send their
+# settings' data with the gateway logs (ApiManagementGatewayLogs). Only these can be a diagnostic's loggerId here.
+BUILTIN_LOGGERS = ("azuremonitor",)
+# PipelineDiagnosticSettings: frontend/backend, each with request/response HttpMessageDiagnostic
+# {headers: string[], body: {bytes}}; APIM logs at most 8192 bytes of a payload (BodyDiagnosticSettings.bytes).
+_DIAGNOSTIC_PIPELINES = ("frontend", "backend")
+_DIAGNOSTIC_MESSAGES = ("request", "response")
+MAX_LOGGED_BODY_BYTES = 8192
 # Managed identity types an instance can have (ApiManagementServiceIdentity.type).
 IDENTITY_TYPES = ("SystemAssigned", "UserAssigned", "SystemAssigned, UserAssigned", "None")
 TWIN_TENANT_ID = "72f988bf-0000-41af-0000-2d7cd011db47"
@@ -41,7 +51,8 @@ _API_IMPORT_FIELDS = ("format", "value", "wsdlSelector", "translateRequiredQuery
 
 _RESOURCE_ID = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.ApiManagement/service/"
-    r"(?P<svc>[^/]+)(?:/(?P<kind>backends|apis)/(?P<child>[^/]+)(?:/policies/(?P<policy>[^/]+))?)?/?$",
+    r"(?P<svc>[^/]+)(?:/(?P<kind>backends|apis)/(?P<child>[^/]+)"
+    r"(?:/(?P<sub_kind>policies|diagnostics)/(?P<policy>[^/]+))?)?/?$",
     re.IGNORECASE,
 )
 
@@ -66,6 +77,7 @@ class _Service:
     backends: dict[str, _Entity] = field(default_factory=dict)
     apis: dict[str, _Entity] = field(default_factory=dict)
     policies: dict[str, _Entity] = field(default_factory=dict)  # keyed by api id (lower)
+    diagnostics: dict[tuple[str, str], _Entity] = field(default_factory=dict)  # keyed by (api id, diagnostic id)
 
     @property
     def id(self) -> str:
@@ -128,7 +140,8 @@ class ResourceRef:
     service: str
     kind: str | None  # None (the service), "backends" or "apis"
     child: str | None
-    policy: str | None
+    policy: str | None  # the API's child entity id: its policy ("policy") or a diagnostic ("azuremonitor")
+    sub_kind: str | None = None  # "policies" or "diagnostics" when policy is set
 
     @property
     def type(self) -> str:
@@ -136,7 +149,9 @@ class ResourceRef:
             return SERVICE_TYPE
         if self.kind == "backends":
             return BACKEND_TYPE
-        return POLICY_TYPE if self.policy is not None else API_TYPE
+        if self.policy is None:
+            return API_TYPE
+        return DIAGNOSTIC_TYPE if self.sub_kind == "diagnostics" else POLICY_TYPE
 
 
 def parse_resource_id(resource_id: str) -> ResourceRef:
@@ -144,7 +159,8 @@ def parse_resource_id(resource_id: str) -> ResourceRef:
     if found is None:
         raise ValueError(f"not an API Management resource id this twin serves: {resource_id!r}")
     kind = found["kind"].lower() if found["kind"] else None
-    return ResourceRef(found["sub"], found["rg"], found["svc"], kind, found["child"], found["policy"])
+    sub_kind = found["sub_kind"].lower() if found["sub_kind"] else None
+    return ResourceRef(found["sub"], found["rg"], found["svc"], kind, found["child"], found["policy"], sub_kind)
 
 
 class ApimState:
@@ -202,7 +218,9 @@ class ApimState:
     # -- generic resource interface (ARM helper and handlers) -----------------------------------------------------
 
     def supports(self, resource_type: str) -> bool:
-        return resource_type.lower() in {t.lower() for t in (SERVICE_TYPE, BACKEND_TYPE, API_TYPE, POLICY_TYPE)}
+        return resource_type.lower() in {
+            t.lower() for t in (SERVICE_TYPE, BACKEND_TYPE, API_TYPE, POLICY_TYPE, DIAGNOSTIC_TYPE)
+        }
 
     def put_resource(self, resource_id: str, body: dict, *, if_match: str | None = None) -> tuple[dict, bool]:
         """Create or replace; returns (the stored body as GET answers it, created?). Raises APIM's errors."""
@@ -215,6 +233,8 @@ class ApimState:
             return self._put_backend(svc, ref.child, body, if_match)
         if ref.policy is None:
             return self._put_api(svc, ref.child, body, if_match)
+        if ref.sub_kind == "diagnostics":
+            return self._put_diagnostic(svc, ref.child, ref.policy, body, if_match)
         return self._put_policy(svc, ref.child, ref.policy, body, if_match)
 
     def get_resource(self, resource_id: str) -> dict | None:
@@ -254,18 +274,24 @@ class ApimState:
         child = ref.child.lower()
         if ref.kind == "backends":
             del svc.backends[child]
+        elif ref.sub_kind == "diagnostics":
+            assert ref.policy is not None
+            del svc.diagnostics[(child, ref.policy.lower())]
         elif ref.policy is not None:
             del svc.policies[child]
         else:
+            # An API's policy and diagnostics go with it.
             del svc.apis[child]
             svc.policies.pop(child, None)
+            for key in [key for key in svc.diagnostics if key[0] == child]:
+                del svc.diagnostics[key]
         return True
 
     def list_resources(self, subscription_id: str, resource_group: str, service: str) -> list[dict]:
         svc = self._services.get((subscription_id.lower(), resource_group.lower(), service.lower()))
         if svc is None:
             return []
-        bodies = [*svc.backends.values(), *svc.apis.values(), *svc.policies.values()]
+        bodies = [*svc.backends.values(), *svc.apis.values(), *svc.policies.values(), *svc.diagnostics.values()]
         return [copy.deepcopy(entity.body) for entity in bodies]
 
     # -- backends -------------------------------------------------------------------------------------------------
@@ -384,6 +410,34 @@ class ApimState:
         svc.policies[api_id.lower()] = _Entity("policy", stored, self._next_etag())
         return copy.deepcopy(stored), existing is None
 
+    def _put_diagnostic(
+        self, svc: _Service, api_id: str, diagnostic_id: str, body: dict, if_match: str | None
+    ) -> tuple[dict, bool]:
+        """ApiDiagnostic_CreateOrUpdate: the API must exist, loggerId (required) must name a logger of this
+        instance, sampling.percentage 0-100, logged payloads at most 8192 bytes, headers a list of names. Stored
+        and answered as sent: the twin adds no defaults it has not seen APIM answer."""
+        api = svc.apis.get(api_id.lower())
+        if api is None:
+            raise e.entity_not_found("Api")
+        key = (api_id.lower(), diagnostic_id.lower())
+        existing = svc.diagnostics.get(key)
+        _check_if_match(existing, if_match)
+        sent = body.get("properties") if isinstance(body, dict) else None
+        if not isinstance(sent, dict):
+            raise e.validation_error([e.detail("properties", e.NOT_OBJECT.format(field="properties"))])
+        problems = _diagnostic_problems(svc, sent)
+        if problems:
+            raise e.validation_error(problems)
+        stored_name = existing.name if existing is not None else diagnostic_id
+        stored = {
+            "id": f"{svc.id}/apis/{api.name}/diagnostics/{stored_name}",
+            "type": DIAGNOSTIC_TYPE,
+            "name": stored_name,
+            "properties": copy.deepcopy(sent),
+        }
+        svc.diagnostics[key] = _Entity(stored_name, stored, self._next_etag())
+        return copy.deepcopy(stored), existing is None
+
     def _put_service(self, ref: ResourceRef, body: dict) -> tuple[dict, bool]:
         sku = body.get("sku") if isinstance(body, dict) else None
         sku_name = sku.get("name") if isinstance(sku, dict) else None
@@ -408,9 +462,67 @@ class ApimState:
         child = ref.child.lower()
         if ref.kind == "backends":
             return svc.backends.get(child)
+        if ref.sub_kind == "diagnostics":
+            assert ref.policy is not None
+            return svc.diagnostics.get((child, ref.policy.lower()))
         if ref.policy is not None:
             return svc.policies.get(child) if ref.policy.lower() == "policy" else None
         return svc.apis.get(child)
+
+
+def _diagnostic_problems(svc: _Service, sent: dict[str, Any]) -> list[dict[str, Any]]:
+    problems: list[dict[str, Any]] = []
+    logger_id = sent.get("loggerId")
+    if not isinstance(logger_id, str) or not logger_id.strip():
+        problems.append(e.detail("loggerId", e.REQUIRED.format(field="loggerId")))
+    else:
+        # A full resource id of this instance's logger, or the short '/loggers/<id>' the REST examples use.
+        logger = logger_id.rstrip("/").rsplit("/", 1)[-1].lower()
+        prefix = logger_id.rstrip("/").rsplit("/", 1)[0].lower()
+        if logger not in BUILTIN_LOGGERS or prefix not in (f"{svc.id}/loggers".lower(), "/loggers"):
+            problems.append(e.detail("loggerId", e.LOGGER_NOT_FOUND.format(logger_id=logger_id)))
+    sampling = sent.get("sampling")
+    if sampling is not None:
+        percentage = sampling.get("percentage") if isinstance(sampling, dict) else None
+        if not isinstance(sampling, dict):
+            problems.append(e.detail("sampling", e.NOT_OBJECT.format(field="sampling")))
+        elif percentage is not None and (
+            isinstance(percentage, bool) or not isinstance(percentage, int | float) or not 0 <= percentage <= 100
+        ):
+            problems.append(e.detail("sampling.percentage",
+                                     e.OUT_OF_RANGE.format(field="sampling.percentage", low=0, high=100)))
+    for pipeline in _DIAGNOSTIC_PIPELINES:
+        settings = sent.get(pipeline)
+        if settings is None:
+            continue
+        if not isinstance(settings, dict):
+            problems.append(e.detail(pipeline, e.NOT_OBJECT.format(field=pipeline)))
+            continue
+        for message in _DIAGNOSTIC_MESSAGES:
+            where = f"{pipeline}.{message}"
+            logged = settings.get(message)
+            if logged is None:
+                continue
+            if not isinstance(logged, dict):
+                problems.append(e.detail(where, e.NOT_OBJECT.format(field=where)))
+                continue
+            headers = logged.get("headers")
+            if headers is not None and (
+                not isinstance(headers, list) or not all(isinstance(h, str) and h.strip() for h in headers)
+            ):
+                problems.append(e.detail(f"{where}.headers", e.NOT_ARRAY.format(field=f"{where}.headers")))
+            body = logged.get("body")
+            if body is None:
+                continue
+            size = body.get("bytes") if isinstance(body, dict) else None
+            if not isinstance(body, dict):
+                problems.append(e.detail(f"{where}.body", e.NOT_OBJECT.format(field=f"{where}.body")))
+            elif size is not None and (
+                isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_LOGGED_BODY_BYTES
+            ):
+                problems.append(e.detail(f"{where}.body.bytes", e.OUT_OF_RANGE.format(
+                    field=f"{where}.body.bytes", low=0, high=MAX_LOGGED_BODY_BYTES)))
+    return problems
 
 
 def _check_if_match(entity: _Entity | None, if_match: str | None) -> None:

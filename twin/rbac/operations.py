@@ -73,6 +73,8 @@ def _apim(action: str, child: str = "") -> Callable[[Twin, Request], list[Check]
             scope += f"/apis/{p['apiId']}"
         if "policyId" in p:
             scope += f"/policies/{p['policyId']}"
+        if "diagnosticId" in p:
+            scope += f"/diagnostics/{p['diagnosticId']}"
         if "backendId" in p:
             scope += f"/backends/{p['backendId']}"
         elif child:
@@ -188,6 +190,7 @@ CHECKS: dict[str, Callable[[Twin, Request], list[Check]]] = {
     "apim.apis.policies.get": _apim("apis/policies/read"),
     "apim.apis.policies.put": _apim("apis/policies/write"),
     "apim.apis.policies.delete": _apim("apis/policies/delete"),
+    "apim.apis.diagnostics.get": _apim("apis/diagnostics/read"),
     # The preflight's reads (twin/prerequisites): a provider's registration is read at the subscription.
     "arm.providers.get": _subscription("Microsoft.Resources/subscriptions/providers/read"),
     "authorization.roleAssignments.list": _subscription("Microsoft.Authorization/roleAssignments/read"),

@@ -66,6 +66,9 @@ var gatewayActions = [
   'Microsoft.ApiManagement/service/apis/operations/write'
   'Microsoft.ApiManagement/service/apis/policies/read'
   'Microsoft.ApiManagement/service/apis/policies/write'
+  // The API's Azure Monitor diagnostic (azuremonitor), which logs the backends' Retry-After to the gateway logs.
+  'Microsoft.ApiManagement/service/apis/diagnostics/read'
+  'Microsoft.ApiManagement/service/apis/diagnostics/write'
   // The gateway logs diagnostic setting, an extension resource on the instance. Its workspace side
   // (sharedKeys/action) is granted on the workspace, in workspace-access.bicep.
   'Microsoft.Insights/diagnosticSettings/read'
