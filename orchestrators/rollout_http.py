@@ -109,16 +109,6 @@ def _origin(req: func.HttpRequest) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _input_of(status: dict[str, Any]) -> dict[str, Any]:
-    raw = status.get("input")
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            raw = None
-    return raw if isinstance(raw, dict) else {}
-
-
 def _status_dict(status: Any) -> dict[str, Any]:
     return {
         "instanceId": status.instance_id,
@@ -173,7 +163,7 @@ async def _status_of(client: df.DurableOrchestrationClient, instance_id: str) ->
     if status is None:
         return None, []
     active = []
-    for child in api.child_ids(_input_of(status)):
+    for child in api.child_ids(api.status_input(status)):
         child_status = await _status(client, child)
         if child_status is not None and child_status["runtimeStatus"] in _ACTIVE_NAMES:
             active.append(child)
@@ -302,7 +292,7 @@ async def _answer_gate(
     mismatch = api.gate_mismatch(status, answer)
     if mismatch is not None:
         return _error(409, "ApprovalMismatch", mismatch)
-    started_by = _input_of(status).get("startedBy")
+    started_by = api.status_input(status).get("startedBy")
     if approved and same_person(by.to_dict(), started_by) is not False and not settings.allow_self_approval:
         return _error(
             403,
@@ -362,7 +352,7 @@ async def _cancel(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
     if ended is not None:
         return _error(409, "RolloutFinished", f"rollout {instance_id} ended ({ended}) before the cancel reached it")
     # Every child that exists and runs hears it too; one that does not exist yet reads the flag when it starts.
-    for child in api.child_ids(_input_of(status)):
+    for child in api.child_ids(api.status_input(status)):
         child_status = await _status(client, child)
         if child_status is None or child_status["runtimeStatus"] not in _ACTIVE_NAMES:
             continue
@@ -404,7 +394,7 @@ async def release_rollout(req: func.HttpRequest, client: df.DurableOrchestration
     instance_id = status["instanceId"]
     if status["runtimeStatus"] in _ACTIVE_NAMES:
         return _error(409, "RolloutRunning", f"rollout {instance_id} is still running: cancel it instead")
-    plan = _input_of(status).get("plan") or {}
+    plan = api.status_input(status).get("plan") or {}
     keys = list(plan.get("lockKeys") or [])
     try:
         store = open_store()

@@ -220,6 +220,17 @@ def children_to_read(status: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     return children_waiting_now(str(status.get("instanceId")), custom)
 
 
+def status_input(status: Mapping[str, Any]) -> dict[str, Any]:
+    """A rollout's orchestration input from its Durable status (JSON text or already decoded); {} if unreadable."""
+    raw = status.get("input")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raw = None
+    return raw if isinstance(raw, dict) else {}
+
+
 def gate_children_to_read(status: Mapping[str, Any]) -> dict[str, str]:
     """Preflight child id → target key for the wave waiting for approval, when the custom status had to cut the
     gate's what-if to Durable's 16 KB: GET then shows the approver each target's what-if from the preflight's
@@ -230,12 +241,7 @@ def gate_children_to_read(status: Mapping[str, Any]) -> dict[str, str]:
     approval = custom.get("approval")
     if custom.get("phase") != "awaitingApproval" or not isinstance(approval, Mapping):
         return {}
-    raw = status.get("input")
-    try:
-        spec = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        return {}
-    plan = spec.get("plan") if isinstance(spec, Mapping) else None
+    plan = status_input(status).get("plan")
     for wave in plan.get("waves") or [] if isinstance(plan, Mapping) else []:
         if isinstance(wave, Mapping) and wave.get("number") == approval.get("wave"):
             return {str(job["instanceId"]): str(job["key"]) for job in wave.get("preflight") or []

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 # Under the extension's threshold with room to spare: the extension re-serializes the JSON itself.
@@ -44,11 +44,12 @@ def refusal(value: object) -> str | None:
     return None
 
 
-def _prerequisite_counts(checks: object) -> dict[str, int]:
+def _counts(items: Iterable[object], field: str) -> dict[str, int]:
+    """How many of `items` have each value of `field` ("unknown" for an item that is not an object)."""
     counts: dict[str, int] = {}
-    for check in checks if isinstance(checks, list) else []:
-        status = str(check.get("status")) if isinstance(check, Mapping) else "unknown"
-        counts[status] = counts.get(status, 0) + 1
+    for item in items:
+        value = str(item.get(field)) if isinstance(item, Mapping) else "unknown"
+        counts[value] = counts.get(value, 0) + 1
     return counts
 
 
@@ -62,7 +63,8 @@ def _map_targets(view: Mapping[str, Any], change: Callable[[Mapping[str, Any]], 
 def _counted_details(target: Mapping[str, Any]) -> dict[str, Any]:
     shown = {k: v for k, v in target.items() if k not in ("prerequisites", "warnings")}
     if "prerequisites" in target:
-        shown["prerequisites"] = _prerequisite_counts(target["prerequisites"])
+        checks = target["prerequisites"]
+        shown["prerequisites"] = _counts(checks if isinstance(checks, list) else [], "status")
     if target.get("warnings"):
         shown["warnings"] = len(target["warnings"]) if isinstance(target["warnings"], list) else 1
     return shown
@@ -95,22 +97,15 @@ def _other_waves_counted(view: Mapping[str, Any]) -> dict[str, Any]:
         return dict(view)
     wave = view.get("wave")
     kept = {k: t for k, t in targets.items() if isinstance(t, Mapping) and t.get("wave") == wave}
-    phases: dict[str, int] = {}
-    for key, target in targets.items():
-        if key not in kept:
-            phase = str(target.get("phase")) if isinstance(target, Mapping) else "unknown"
-            phases[phase] = phases.get(phase, 0) + 1
-    return {**view, "targets": kept, "otherTargets": phases}
+    others = [t for k, t in targets.items() if k not in kept]
+    return {**view, "targets": kept, "otherTargets": _counts(others, "phase")}
 
 
 def _only_counts(view: Mapping[str, Any]) -> dict[str, Any]:
-    phases: dict[str, int] = {}
-    for target in (view.get("targets") or {}).values() if isinstance(view.get("targets"), Mapping) else []:
-        phase = str(target.get("phase")) if isinstance(target, Mapping) else "unknown"
-        phases[phase] = phases.get(phase, 0) + 1
+    targets = view.get("targets")
     shown = {k: v for k, v in view.items() if k not in ("targets", "otherTargets")}
     shown["targets"] = {}
-    shown["otherTargets"] = phases
+    shown["otherTargets"] = _counts(targets.values() if isinstance(targets, Mapping) else [], "phase")
     approval = shown.get("approval")
     if isinstance(approval, Mapping):
         shown["approval"] = {k: approval[k] for k in _APPROVAL_KEYS if k in approval}
