@@ -105,7 +105,12 @@ def _only_counts(view: Mapping[str, Any]) -> dict[str, Any]:
     targets = view.get("targets")
     shown = {k: v for k, v in view.items() if k not in ("targets", "otherTargets")}
     shown["targets"] = {}
-    shown["otherTargets"] = _counts(targets.values() if isinstance(targets, Mapping) else [], "phase")
+    counted = _counts(targets.values() if isinstance(targets, Mapping) else [], "phase")
+    # Waves counted by an earlier step stay counted.
+    earlier = view.get("otherTargets")
+    for phase, count in (earlier.items() if isinstance(earlier, Mapping) else []):
+        counted[phase] = counted.get(phase, 0) + int(count)
+    shown["otherTargets"] = counted
     approval = shown.get("approval")
     if isinstance(approval, Mapping):
         shown["approval"] = {k: approval[k] for k in _APPROVAL_KEYS if k in approval}

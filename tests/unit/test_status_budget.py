@@ -67,3 +67,11 @@ def test_lines_cut_from_the_gate_are_counted_with_those_already_hidden() -> None
 def test_a_view_of_anything_else_is_cut_to_its_identity() -> None:
     huge = {"rolloutId": "r1", "phase": "deploying", "note": "n" * 20000}
     assert fit(huge) == {"rolloutId": "r1", "phase": "deploying", "trimmed": fit(huge)["trimmed"]}
+
+
+def test_when_only_counts_fit_every_target_is_still_counted() -> None:
+    view = _view(30, 25)
+    shown = fit(view, limit=utf16_size({"rolloutId": "r1"}) * 40)
+
+    assert shown["targets"] == {}
+    assert sum(shown["otherTargets"].values()) == 30
