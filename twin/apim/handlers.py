@@ -188,13 +188,19 @@ def _policy_id(request: Request) -> str:
     return f"{_api_id(request)}/policies/{request.params['policyId']}"
 
 
-def get_policy(twin: Twin, request: Request) -> Response:
+def _api_child(twin: Twin, request: Request, child_id: str, entity: str) -> dict[str, Any]:
+    """A resource under an API, as APIM answers for it: the API missing is 404 Api, the child missing 404 <entity>."""
     _require_service(twin, request)
     if twin.apim.get_resource(_api_id(request)) is None:
         raise e.entity_not_found("Api")
-    body = twin.apim.get_resource(_policy_id(request))
+    body = twin.apim.get_resource(child_id)
     if body is None:
-        raise e.entity_not_found("Policy")
+        raise e.entity_not_found(entity)
+    return body
+
+
+def get_policy(twin: Twin, request: Request) -> Response:
+    body = _api_child(twin, request, _policy_id(request), "Policy")
     requested = request.query.get("format") or "xml"
     if requested not in ("xml", "rawxml"):
         raise TwinError.of("UnsupportedPolicyFormatForTwin", format=requested)
@@ -209,12 +215,7 @@ def _diagnostic_id(request: Request) -> str:
 
 def get_diagnostic(twin: Twin, request: Request) -> Response:
     """ApiDiagnostic_Get: the diagnostic as it was stored (a template deploys it; the app only reads it)."""
-    _require_service(twin, request)
-    if twin.apim.get_resource(_api_id(request)) is None:
-        raise e.entity_not_found("Api")
-    body = twin.apim.get_resource(_diagnostic_id(request))
-    if body is None:
-        raise e.entity_not_found("Diagnostic")
+    body = _api_child(twin, request, _diagnostic_id(request), "Diagnostic")
     return Response(200, body, _etag_headers(twin.apim.etag(_diagnostic_id(request))))
 
 
