@@ -966,12 +966,9 @@ def test_an_answer_that_arrives_as_the_rollout_ends_is_409_not_a_crash(
 def test_a_task_hub_that_does_not_answer_is_503_with_retry_after(
     api: Api, caplog: pytest.LogCaptureFixture, route: str
 ) -> None:
-    import socket
+    from tests.functions.silent_task_hub import unanswered_binding
 
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        dead = probe.getsockname()[1]
-    binding = api.hub.client_binding().replace(api.hub.rpc_base_url.rstrip("/"), f"http://127.0.0.1:{dead}")
+    binding = unanswered_binding(api.hub)
     instance_id = "rollout-20261204t100000z-0123abcd"
     body = {"wave": 1, "whatIfDigest": "sha256:" + "0" * 64}
     calls = {

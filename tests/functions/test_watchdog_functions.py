@@ -129,11 +129,11 @@ def test_the_timer_starts_one_pass_and_skips_while_it_runs_and_a_silent_task_hub
     state: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     import asyncio
-    import socket
 
     from azure.durable_functions.models.utils import http_utils
 
     from breakerpanel.localrun.taskhub import LocalTaskHub
+    from tests.functions.silent_task_hub import unanswered_binding
 
     timer = _user_function("watchdog_timer")
     host = LocalDurableHost(function_app.app, start_time=START)
@@ -146,11 +146,8 @@ def test_the_timer_starts_one_pass_and_skips_while_it_runs_and_a_silent_task_hub
             loop.run_until_complete(timer(timer=None, client=hub.client_binding()))
             assert "still going; this one is skipped" in caplog.text
 
-            with socket.socket() as probe:  # a port nothing listens on
-                probe.bind(("127.0.0.1", 0))
-                dead = probe.getsockname()[1]
-            silent = hub.client_binding().replace(hub.rpc_base_url.rstrip("/"), f"http://127.0.0.1:{dead}")
-            loop.run_until_complete(timer(timer=None, client=silent))  # no exception: the next tick is the retry
+            # No exception when the task hub does not answer: the next tick is the retry.
+            loop.run_until_complete(timer(timer=None, client=unanswered_binding(hub)))
     finally:
         loop.run_until_complete(http_utils._close_session())
         loop.close()
