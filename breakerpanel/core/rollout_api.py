@@ -13,7 +13,7 @@ from breakerpanel.core import apim_limits as lim
 from breakerpanel.core import naming
 from breakerpanel.core.caller import identity
 from breakerpanel.core.model import Problem, RolloutRequest, Target
-from breakerpanel.core.rollout_flow import GATE_LINES_PER_TARGET, what_if_summary
+from breakerpanel.core.rollout_flow import gate_lines, what_if_summary
 from breakerpanel.core.summary import redact, render_summary
 from breakerpanel.core.waiting import children_waiting_now
 
@@ -260,9 +260,7 @@ def _gate_what_if(approval: object, children: Mapping[str, str],
         output = (child_statuses.get(child) or {}).get("output")
         if not isinstance(output, Mapping) or not isinstance(output.get("whatIf"), Mapping):
             continue
-        lines = [str(line) for line in what_if_summary(output["whatIf"]).get("lines") or []]
-        more = [f"  … {len(lines) - GATE_LINES_PER_TARGET} more"] if len(lines) > GATE_LINES_PER_TARGET else []
-        shown[key] = lines[:GATE_LINES_PER_TARGET] + more
+        shown[key] = gate_lines([str(line) for line in what_if_summary(output["whatIf"]).get("lines") or []])
         read += 1
     if not read:
         return approval

@@ -430,7 +430,13 @@ def after_preflight(
 
 
 # What the approver is shown of each target's what-if in the status, at most: the digest covers all of it.
-GATE_LINES_PER_TARGET = 25
+_GATE_LINES_PER_TARGET = 25
+
+
+def gate_lines(lines: Sequence[str]) -> list[str]:
+    """A target's what-if lines as the approval gate shows them: the first _GATE_LINES_PER_TARGET, then a count."""
+    more = [f"  … {len(lines) - _GATE_LINES_PER_TARGET} more"] if len(lines) > _GATE_LINES_PER_TARGET else []
+    return list(lines[:_GATE_LINES_PER_TARGET]) + more
 
 
 def gate(progress: Mapping[str, Any], wave: Mapping[str, Any]) -> dict[str, Any]:
@@ -442,11 +448,7 @@ def gate(progress: Mapping[str, Any], wave: Mapping[str, Any]) -> dict[str, Any]
         if progress["targets"][key].get("approvalNeeded", {}).get("required")
     ]
     what_ifs = {key: progress["targets"][key].get("whatIf") for key in wave["keys"]}
-    shown = {}
-    for key, summary in what_ifs.items():
-        lines = list((summary or {}).get("lines") or [])
-        more = [f"  … {len(lines) - GATE_LINES_PER_TARGET} more"] if len(lines) > GATE_LINES_PER_TARGET else []
-        shown[key] = lines[:GATE_LINES_PER_TARGET] + more
+    shown = {key: gate_lines((summary or {}).get("lines") or []) for key, summary in what_ifs.items()}
     return {
         "required": bool(reasons),
         "reason": "; ".join(reasons),
